@@ -26,7 +26,7 @@ def cmd_datasets(args) -> int:
         print(f"{n:<{width}}  {card(n).meta['summary']}{tag}")
     return 0
 
-# %% ../nbs/10_cli.ipynb #f3fc929d
+# %% ../nbs/10_cli.ipynb #f779cdfa
 def add_train_command(sub):
     "Register `ganlab train`."
     t = sub.add_parser('train', help='train a GAN and write samples, plots, history, metrics and checkpoints',
@@ -47,6 +47,7 @@ def add_train_command(sub):
     size.add_argument('--full', dest='quick', action='store_false', default=None, help='use the full (GPU) budget')
     size.add_argument('--quick', dest='quick', action='store_true', help='use the quick (CPU) budget')
     t.add_argument('--no-progress', dest='progress', action='store_false', help='no progress bar')
+    t.add_argument('--no-eval', dest='evaluate', action='store_false', help='skip scoring the samples into metrics.json')
     t.set_defaults(func=cmd_train)
 
 def cmd_train(args) -> int:
@@ -65,7 +66,7 @@ def cmd_train(args) -> int:
     try:
         trainer = train_run(args.model, args.data, args.resolution, args.steps, args.batch_size, args.seed, out,
                             args.resume, args.checkpoint_every, args.device, args.quick, args.progress,
-                            data_kwargs=data_kwargs)
+                            data_kwargs=data_kwargs, evaluate=args.evaluate)
     except KeyboardInterrupt:
         print(f"ganlab: interrupted. Continue with: ganlab train --resume --out {out}", file=sys.stderr)
         return 130
@@ -114,7 +115,7 @@ def cmd_sample(args) -> int:
     print(f"wrote {args.n} samples from {path} (step {ck['step']}, seed {args.seed}) to {args.out}")
     return 0
 
-# %% ../nbs/10_cli.ipynb #813e809d
+# %% ../nbs/10_cli.ipynb #8785d33e
 class UsageError(Exception):
     "A mistake in the command's arguments or files; printed without a traceback."
 
@@ -126,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_datasets)
     add_train_command(sub)
     add_sample_command(sub)
+    from ganlab.metrics import add_fid_command
+    add_fid_command(sub)
     return p
 
 def main(argv: list[str] | None = None) -> int:

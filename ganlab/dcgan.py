@@ -169,6 +169,6 @@ def train_dcgan(G: nn.Module, # generator: G(z) → samples
                                 d_fake=torch.sigmoid(fake_logits).mean().item()))
     return history
 
-# %% ../nbs/02_dcgan.ipynb #9e93a883
-register_budget('dcgan', quick=dict(data='digits', resolution=32, steps=600, batch_size=64, width=32, nz=64),
+# %% ../nbs/02_dcgan.ipynb #c456dd9e
+register_budget('dcgan', quick=dict(data='digits', resolution=32, steps=1000, batch_size=64, width=32, nz=64),
                 full=dict(data='celeba', resolution=64, steps=30_000, batch_size=128, width=64, nz=100))

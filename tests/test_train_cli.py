@@ -7,7 +7,7 @@ import pytest, torch
 from ganlab.train import load_checkpoint, latest_checkpoint, list_checkpoints
 
 RUN = [sys.executable, '-c', 'import sys; from ganlab.cli import main; sys.exit(main(sys.argv[1:]))']
-ARGS = ['train', '--resolution', '16', '--steps', '120', '--batch-size', '16', '--checkpoint-every', '30', '--no-progress']
+ARGS = ['train', '--resolution', '16', '--steps', '120', '--batch-size', '16', '--checkpoint-every', '30', '--no-progress', '--no-eval']
 
 def env():
     e = dict(os.environ, OMP_NUM_THREADS='1')   # same threads in every process: same floating-point results
@@ -45,7 +45,7 @@ def test_killed_run_resumes_exactly(tmp_path):
 
 def test_resume_refuses_a_corrupt_checkpoint_and_keeps_it(tmp_path):
     out = tmp_path / 'run'
-    r = subprocess.run(RUN + ['train', '--resolution', '16', '--steps', '20', '--batch-size', '16', '--checkpoint-every', '10',
+    r = subprocess.run(RUN + ['train', '--resolution', '16', '--steps', '20', '--batch-size', '16', '--checkpoint-every', '10', '--no-eval',
                               '--no-progress', '--out', str(out)], env=env(), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     newest = latest_checkpoint(out / 'checkpoints')
@@ -61,7 +61,7 @@ def test_resume_without_a_run_explains(tmp_path):
 
 def test_sample_is_byte_identical_across_processes(tmp_path):
     out = tmp_path / 'run'
-    subprocess.run(RUN + ['train', '--resolution', '16', '--steps', '10', '--batch-size', '16', '--no-progress',
+    subprocess.run(RUN + ['train', '--resolution', '16', '--steps', '10', '--batch-size', '16', '--no-progress', '--no-eval',
                           '--out', str(out)], env=env(), check=True, capture_output=True)
     for name in ('a', 'b'):
         subprocess.run(RUN + ['sample', str(out), '--seed', '5', '--out', str(tmp_path / f'{name}.png')], env=env(), check=True,
