@@ -539,7 +539,7 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     cks = list_checkpoints(folder)
     return cks[-1] if cks else None
 
-# %% ../nbs/03_train.ipynb #231d889a
+# %% ../nbs/03_train.ipynb #0121ec28
 @dataclass
 class DataSpec:
     "What a model needs to know about its data."
@@ -568,7 +568,8 @@ class Recipe:
 
 MODELS: dict[str, Callable[..., Recipe]] = {}
 MODEL_MODULES = {'dcgan': 'ganlab.train', 'cgan': 'ganlab.conditional', 'wgan-gp': 'ganlab.wgan',
-                 'wgan-clip': 'ganlab.wgan', 'sagan': 'ganlab.sagan', 'progan': 'ganlab.progan'}
+                 'wgan-clip': 'ganlab.wgan', 'sagan': 'ganlab.sagan', 'progan': 'ganlab.progan',
+                 'pacgan': 'ganlab.diagnostics'}
 
 def register_model(name: str, module: str | None = None):
     "Decorator: register a `builder(spec: DataSpec, **kwargs) -> Recipe` under `name`."
