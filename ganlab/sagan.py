@@ -206,20 +206,24 @@ def attention_maps(G: nn.Module, # a generator with a `SelfAttention` block in `
     r = int(math.isqrt(att.shape[-1]))
     return x, att.view(len(att), r, r, r, r).float().cpu()
 
-# %% ../nbs/06_sagan.ipynb #8d82c3f4
+# %% ../nbs/06_sagan.ipynb #830e44b2
 class AttentionExplorer:
     "A widget: pick a sample and a query pixel with sliders; a figure shows where that pixel attends."
     def __init__(self, G: nn.Module, # a generator with a `SelfAttention` block in `G.attention`
                  n: int = 8, # samples to choose from
                  seed: int = 0, # fixes the noise
                 ):
-        import ipywidgets as W, matplotlib.pyplot as plt
+        import ipywidgets as W
+        from matplotlib.figure import Figure
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         self.images, self.maps = attention_maps(G, n, seed)           # (n, C, R, R), (n, r, r, r, r)
         R = self.images.shape[-1]
         self.sample = W.IntSlider(0, 0, n - 1, description='sample')
         self.x, self.y = W.IntSlider(R // 2, 0, R - 1, description='x'), W.IntSlider(R // 2, 0, R - 1, description='y')
         self.output = W.Output()
-        with plt.ioff(): self.figure, (self.ax_img, self.ax_att) = plt.subplots(1, 2, figsize=(7, 3.6))
+        self.figure = Figure(figsize=(7, 3.6))   # not through pyplot: nothing is shown twice or left open
+        FigureCanvasAgg(self.figure)
+        self.ax_img, self.ax_att = self.figure.subplots(1, 2)
         grey = to_unit(self.images[0]).permute(1, 2, 0)
         self.picture = self.ax_img.imshow(grey.squeeze(-1) if grey.shape[-1] == 1 else grey, cmap='gray', interpolation='nearest')
         self.background = self.ax_att.imshow(grey.mean(-1), cmap='gray', interpolation='nearest')
@@ -252,8 +256,7 @@ class AttentionExplorer:
 
     def close(self):
         "Close the figure and the widgets."
-        import matplotlib.pyplot as plt
-        plt.close(self.figure); self.widget.close()
+        self.output.clear_output(); self.figure.clear(); self.widget.close()
 
     def _ipython_display_(self):
         from IPython.display import display
