@@ -74,20 +74,20 @@ class ProjectionDiscriminator(Discriminator):
         h = self.features(x)                                                   # φ(x): (B, C, 4, 4)
         return self.head(h).view(len(x)) + (self.embed(y) * h.flatten(1)).sum(1)
 
-# %% ../nbs/04_conditional.ipynb #d1588f4d
+# %% ../nbs/04_conditional.ipynb #8a4a7a41
 class ProjectionMLPDiscriminator(MLPDiscriminator):
     "MLP discriminator for points with a projection head on its last hidden layer."
-    def __init__(self, num_classes: int, dim: int = 2, hidden: int = 128, depth: int = 3):
-        super().__init__(dim, hidden, depth)
+    def __init__(self, num_classes: int, dim: int = 2, hidden: int = 128, depth: int = 3, scale: float = 1.0):
+        super().__init__(dim, hidden, depth, scale)
         self.num_classes, self.embed = num_classes, nn.Embedding(num_classes, hidden)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = _need_labels(y, len(x), type(self).__name__)
-        h = self.net[:-1](x)                                                   # φ(x): (B, hidden)
+        h = self.net[:-1](x / self.scale)                                      # φ(x): (B, hidden)
         return self.net[-1](h).view(len(x)) + (self.embed(y) * h).sum(1)
 
-# %% ../nbs/04_conditional.ipynb #a414506c
+# %% ../nbs/04_conditional.ipynb #710c00e6
 DISCRIMINATORS = ('projection', 'concat')
 
 @register_model('cgan')
@@ -110,8 +110,9 @@ def cgan_recipe(spec: DataSpec, # the data: resolution and channels, or dimensio
         D = (ProjectionDiscriminator(K, spec.resolution, spec.channels, width) if proj
              else ConcatDiscriminator(Discriminator(spec.resolution, spec.channels + E, width), K, E))
     else:
-        G = ConditionalGenerator(MLPGenerator(nz + E, spec.dim), K, E)
-        D = ProjectionMLPDiscriminator(K, spec.dim) if proj else ConcatDiscriminator(MLPDiscriminator(spec.dim + E), K, E)
+        G = ConditionalGenerator(MLPGenerator(nz + E, spec.dim, scale=spec.scale), K, E)
+        D = (ProjectionMLPDiscriminator(K, spec.dim, scale=spec.scale) if proj
+             else ConcatDiscriminator(MLPDiscriminator(spec.dim + E, scale=spec.scale), K, E))
     return Recipe(G, D, NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
 
 # %% ../nbs/04_conditional.ipynb #d36631fb

@@ -132,7 +132,7 @@ def get_dataset(name: str, # a name from `list_datasets()`
     _check_kwargs(info, kwargs)
     return info.build(resolution=resolution, split=split, **kwargs)
 
-# %% ../nbs/01_data.ipynb #95d5ee17
+# %% ../nbs/01_data.ipynb #0067e569
 class Points2D(GanDataset):
     "Samples from a mixture of isotropic 2-D Gaussians with known `centers` (K, 2) and `std`."
     def __init__(self, centers: torch.Tensor, std: float, n: int = 100_000, seed: int = 0, name: str = ''):
@@ -145,6 +145,10 @@ class Points2D(GanDataset):
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return self.x[i], self.y[i]
     def __getitems__(self, idx): return self.x[idx], self.y[idx]
+    @property
+    def scale(self) -> float:
+        "The mixture's standard deviation per coordinate (equal modes): the unit networks for points work in."
+        return math.sqrt(((self.centers - self.centers.mean(0)) ** 2).mean().item() + self.std ** 2)
 
 def ring_centers(k: int = 8, radius: float = 1.0) -> torch.Tensor:
     "`k` points evenly spaced on a circle."

@@ -110,26 +110,33 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(x)).view(len(x))
 
-# %% ../nbs/02_dcgan.ipynb #47588241
+# %% ../nbs/02_dcgan.ipynb #f5616d2b
 class MLPGenerator(nn.Module):
-    "Noise (B, nz) → points (B, dim) through `depth` hidden ReLU layers."
-    def __init__(self, nz: int = 2, dim: int = 2, hidden: int = 128, depth: int = 3):
+    "Noise (B, nz) → points (B, dim) through `depth` hidden ReLU layers; outputs are in units of `scale`."
+    def __init__(self, nz: int = 2, dim: int = 2, hidden: int = 128, depth: int = 3,
+                 scale: float = 1.0, # the data's standard deviation per coordinate (`DataSpec.scale`)
+                ):
         super().__init__()
         self.nz, self.dim = nz, dim
+        self.register_buffer('scale', torch.tensor(float(scale)))   # saved with the weights
         sizes = [nz] + [hidden] * depth
         self.net = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU(True))],
                                  nn.Linear(hidden, dim))
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: return self.net(z)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: return self.net(z) * self.scale
 
 class MLPDiscriminator(nn.Module):
-    "Points (B, dim) → one logit each, through `depth` hidden LeakyReLU layers."
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3):
+    "Points (B, dim) → one logit each, through `depth` hidden LeakyReLU layers; inputs are divided by `scale`."
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3,
+                 scale: float = 1.0, # the data's standard deviation per coordinate (`DataSpec.scale`)
+                ):
         super().__init__()
         self.dim = dim
+        self.register_buffer('scale', torch.tensor(float(scale)))
         sizes = [dim] + [hidden] * depth
         self.net = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2, True))],
                                  nn.Linear(hidden, 1))
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor: return self.net(x).view(len(x))
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x / self.scale).view(len(x))
 
 # %% ../nbs/02_dcgan.ipynb #20df435b
 def train_dcgan(G: nn.Module, # generator: G(z) → samples

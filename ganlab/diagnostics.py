@@ -568,7 +568,7 @@ class Explorer:
                   self.time_view, self.interp_view, self.nearest_view, self.caption, *self.widget.children, self.widget):
             w.close()
 
-# %% ../nbs/09_diagnostics.ipynb #53c9543e
+# %% ../nbs/09_diagnostics.ipynb #5bc89f89
 class PackedDiscriminator(nn.Module):
     "PacGAN (Lin et al., 2018): judge packs of `m` samples, concatenated, with a discriminator built for m× the input."
     def __init__(self, D: nn.Module, # takes (B/m, m·C, H, W) images or (B/m, m·dim) points
@@ -586,29 +586,29 @@ def pacgan_recipe(spec: DataSpec, packing: int = 2, width: int = 32, nz: int = 6
     "DCGAN (or the MLPs for points) with a PacGAN discriminator that sees `packing` samples at once."
     if spec.is_image:
         G, D = Generator(spec.resolution, nz, spec.channels, width), Discriminator(spec.resolution, spec.channels * packing, width)
-    else: G, D = MLPGenerator(nz, spec.dim), MLPDiscriminator(spec.dim * packing)
+    else: G, D = MLPGenerator(nz, spec.dim, scale=spec.scale), MLPDiscriminator(spec.dim * packing, scale=spec.scale)
     return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
 
 register_budget('pacgan', quick=dict(data='grid25', resolution=None, steps=1000, batch_size=256, packing=2, width=32, nz=64),
                 full=dict(data='stacked_digits', resolution=32, steps=20_000, batch_size=64, packing=2, width=64, nz=100))
 
-# %% ../nbs/09_diagnostics.ipynb #c3e54af7
+# %% ../nbs/09_diagnostics.ipynb #1161d068
 class MinibatchStdMLP(nn.Module):
     "An MLP discriminator for points that sees each point with its group's minibatch standard deviation."
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, group_size: int = 4):
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, group_size: int = 4, scale: float = 1.0):
         super().__init__()
-        self.stddev, self.net = MinibatchStdDev(group_size), MLPDiscriminator(dim + 1, hidden, depth)
+        self.stddev, self.net = MinibatchStdDev(group_size), MLPDiscriminator(dim + 1, hidden, depth, scale)
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(self.stddev(x))                  # (B, dim) → (B, dim + 1) → (B,)
 
-# %% ../nbs/09_diagnostics.ipynb #83aca66d
+# %% ../nbs/09_diagnostics.ipynb #ec324f6e
 SETUPS = ('GAN', 'GAN + minibatch stddev', 'PacGAN2', 'WGAN-GP')
 
 def collapse_recipe(setup: str, spec: DataSpec, nz: int = 64) -> Recipe:
     "The recipe of one setup of the collapse experiment: the same MLP generator, four discriminators and objectives."
     if setup == 'WGAN-GP': return build_model('wgan-gp', spec, nz=nz)
     r = build_model('dcgan', spec, nz=nz)
-    if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim)
+    if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
     elif setup.startswith('PacGAN'): r.D = build_model('pacgan', spec, packing=int(setup[6:]), nz=nz).D
     elif setup != 'GAN': raise ValueError(f"Unknown setup {setup!r}; choose from {', '.join(SETUPS)}.")
     return r

@@ -536,7 +536,7 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     cks = list_checkpoints(folder)
     return cks[-1] if cks else None
 
-# %% ../nbs/03_train.ipynb #0121ec28
+# %% ../nbs/03_train.ipynb #5174ae5f
 @dataclass
 class DataSpec:
     "What a model needs to know about its data."
@@ -545,10 +545,12 @@ class DataSpec:
     channels: int | None = None      # images: 1 or 3
     num_classes: int = 0             # labelled data: number of classes
     dim: int | None = None           # points: dimensions
+    scale: float = 1.0               # points: the data's standard deviation per coordinate (the MLPs' unit)
 
     @classmethod
     def of(cls, ds: GanDataset) -> 'DataSpec':
-        return cls(ds.name, ds.resolution, ds.channels, ds.num_classes, None if ds.is_image else ds.sample_shape[0])
+        if ds.is_image: return cls(ds.name, ds.resolution, ds.channels, ds.num_classes)
+        return cls(ds.name, num_classes=ds.num_classes, dim=ds.sample_shape[0], scale=float(getattr(ds, 'scale', 1.0)))
     @property
     def is_image(self) -> bool: return self.resolution is not None
 
@@ -597,14 +599,14 @@ def build_model(name: str, spec: DataSpec, **kwargs) -> Recipe:
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(available_models())}.")
     return MODELS[name](spec, **kwargs)
 
-# %% ../nbs/03_train.ipynb #20544df3
+# %% ../nbs/03_train.ipynb #c442e31e
 @register_model('dcgan')
 def dcgan_recipe(spec: DataSpec, width: int = 32, nz: int = 64) -> Recipe:
     "DCGAN (Radford et al., 2015): strided convolutions, batch norm, non-saturating loss, Adam(2e-4, β1=0.5)."
     if spec.is_image:
         G, D = Generator(spec.resolution, nz, spec.channels, width), Discriminator(spec.resolution, spec.channels, width)
     else:
-        G, D = MLPGenerator(nz, spec.dim), MLPDiscriminator(spec.dim)
+        G, D = MLPGenerator(nz, spec.dim, scale=spec.scale), MLPDiscriminator(spec.dim, scale=spec.scale)
     return Recipe(G, D, NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
 
 # %% ../nbs/03_train.ipynb #1c7834b6

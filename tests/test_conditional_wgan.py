@@ -53,6 +53,23 @@ def test_wgan_cli_images_and_points(tmp_path, model):
     assert main(['train', '--model', model, '--data', 'ring8', '--out', str(pts), *TINY]) == 0
     assert main(['sample', str(pts), '--n', '50', '--out', str(tmp_path / 'pts.png')]) == 0
 
+def test_points_networks_keep_the_data_scale(tmp_path):
+    "Point models work in units of the data's spread; the unit travels in the checkpoint, λ defaults to 0.1 on points."
+    from ganlab.data import get_dataset
+    out = tmp_path / 'grid'
+    assert main(['train', '--model', 'wgan-gp', '--data', 'grid25', '--out', str(out), *TINY]) == 0
+    scale = get_dataset('grid25').scale
+    assert abs(scale - math.sqrt(8 + 0.05 ** 2)) < 1e-6
+    ck = load_checkpoint(latest_checkpoint(out / 'checkpoints'))
+    assert abs(ck['G']['scale'].item() - scale) < 1e-6 and abs(ck['D']['scale'].item() - scale) < 1e-6
+    assert abs(ck['run_info'].get('model_kwargs', {}).get('gp_weight', 0.1) - 0.1) < 1e-12
+    G, _ = load_generator(latest_checkpoint(out / 'checkpoints'))     # rebuilt with scale 1, restored from the file
+    assert abs(G.scale.item() - scale) < 1e-6
+    with torch.no_grad():
+        z = torch.randn(500, G.nz)
+        assert torch.allclose(G(z), G.net(z) * scale)
+    assert generate(G, 8, seed=0).shape == (8, 2)
+
 def test_wgan_gp_resumes_exactly(tmp_path):
     "The penalty's interpolation points come from the trainer's seeded noise: interrupted == straight, bit for bit."
     kw = dict(resolution=16, batch_size=16, checkpoint_every=5, progress=False)
