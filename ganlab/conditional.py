@@ -74,7 +74,7 @@ class ProjectionDiscriminator(Discriminator):
         h = self.features(x)                                                   # φ(x): (B, C, 4, 4)
         return self.head(h).view(len(x)) + (self.embed(y) * h.flatten(1)).sum(1)
 
-# %% ../nbs/04_conditional.ipynb #8a4a7a41
+# %% ../nbs/04_conditional.ipynb #fa27d4bf
 class ProjectionMLPDiscriminator(MLPDiscriminator):
     "MLP discriminator for points with a projection head on its last hidden layer."
     def __init__(self, num_classes: int, dim: int = 2, hidden: int = 128, depth: int = 3, scale: float = 1.0):
@@ -84,7 +84,7 @@ class ProjectionMLPDiscriminator(MLPDiscriminator):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         y = _need_labels(y, len(x), type(self).__name__)
-        h = self.net[:-1](x / self.scale)                                      # φ(x): (B, hidden)
+        h = self.features(x)                                                   # φ(x): (B, hidden)
         return self.net[-1](h).view(len(x)) + (self.embed(y) * h).sum(1)
 
 # %% ../nbs/04_conditional.ipynb #710c00e6

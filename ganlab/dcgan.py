@@ -110,7 +110,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.features(x)).view(len(x))
 
-# %% ../nbs/02_dcgan.ipynb #f5616d2b
+# %% ../nbs/02_dcgan.ipynb #c9c392d5
 class MLPGenerator(nn.Module):
     "Noise (B, nz) → points (B, dim) through `depth` hidden ReLU layers; outputs are in units of `scale`."
     def __init__(self, nz: int = 2, dim: int = 2, hidden: int = 128, depth: int = 3,
@@ -135,8 +135,11 @@ class MLPDiscriminator(nn.Module):
         sizes = [dim] + [hidden] * depth
         self.net = nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.LeakyReLU(0.2, True))],
                                  nn.Linear(hidden, 1))
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        "φ(x): the last hidden layer (B, hidden), for heads built on it (the projection discriminator)."
+        return self.net[:-1](x / self.scale)
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x / self.scale).view(len(x))
+        return self.net(x / self.scale).view(len(x))                   # = net[-1](features(x)), without the slice
 
 # %% ../nbs/02_dcgan.ipynb #20df435b
 def train_dcgan(G: nn.Module, # generator: G(z) → samples

@@ -28,8 +28,8 @@ __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS
            'TrainConfig', 'Callback', 'NonFiniteLossError', 'CheckpointError', 'grad_norm', 'Trainer', 'generate',
            'load_checkpoint', 'check_compatible', 'ProgressBar', 'SampleGrid', 'LossPlot', 'Checkpoint',
            'list_checkpoints', 'latest_checkpoint', 'DataSpec', 'Recipe', 'register_model', 'available_models',
-           'build_model', 'dcgan_recipe', 'RunExistsError', 'default_run_dir', 'train_run', 'evaluate_run',
-           'load_generator']
+           'build_model', 'dcgan_networks', 'dcgan_recipe', 'RunExistsError', 'default_run_dir', 'train_run',
+           'evaluate_run', 'load_generator']
 
 # %% ../nbs/03_train.ipynb #46abf27b
 class Objective:
@@ -599,17 +599,24 @@ def build_model(name: str, spec: DataSpec, **kwargs) -> Recipe:
         raise ValueError(f"Unknown model {name!r}; known models: {', '.join(available_models())}.")
     return MODELS[name](spec, **kwargs)
 
-# %% ../nbs/03_train.ipynb #c442e31e
+# %% ../nbs/03_train.ipynb #34bac0fe
+def dcgan_networks(spec: DataSpec, width: int = 32, nz: int = 64,
+                   norm: str = 'batch', # the discriminator's normalisation on images: 'batch', 'layer' or 'none'
+                   packing: int = 1, # samples the discriminator reads at once (PacGAN)
+                  ) -> tuple[nn.Module, nn.Module]:
+    "The DCGAN chapter's generator and discriminator for `spec`: convolutional for images, MLPs for points."
+    if spec.is_image:
+        return (Generator(spec.resolution, nz, spec.channels, width),
+                Discriminator(spec.resolution, spec.channels * packing, width, norm))
+    return MLPGenerator(nz, spec.dim, scale=spec.scale), MLPDiscriminator(spec.dim * packing, scale=spec.scale)
+
 @register_model('dcgan')
 def dcgan_recipe(spec: DataSpec, width: int = 32, nz: int = 64) -> Recipe:
     "DCGAN (Radford et al., 2015): strided convolutions, batch norm, non-saturating loss, Adam(2e-4, β1=0.5)."
-    if spec.is_image:
-        G, D = Generator(spec.resolution, nz, spec.channels, width), Discriminator(spec.resolution, spec.channels, width)
-    else:
-        G, D = MLPGenerator(nz, spec.dim, scale=spec.scale), MLPDiscriminator(spec.dim, scale=spec.scale)
+    G, D = dcgan_networks(spec, width, nz)
     return Recipe(G, D, NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
 
-# %% ../nbs/03_train.ipynb #1c7834b6
+# %% ../nbs/03_train.ipynb #2839c006
 RUN_KEYS = ('data', 'resolution', 'steps', 'batch_size')
 
 class RunExistsError(ValueError):
@@ -725,7 +732,7 @@ def evaluate_run(trainer: Trainer, # a trained run
                 mode_measures(trainer.sample(2500, seed), ds.centers, ds.std).items()}
     return {}
 
-# %% ../nbs/03_train.ipynb #7ced3887
+# %% ../nbs/03_train.ipynb #d3fd1931
 def load_generator(path: str | Path, # a checkpoint written by `Trainer`
                    ema: bool = True, # the EMA copy when the run kept one
                    device: str | None = None,
