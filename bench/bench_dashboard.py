@@ -14,8 +14,8 @@ import argparse, statistics, time
 import torch
 from ganlab.core import seed_everything
 from ganlab.data import get_dataset
-from ganlab.train import Trainer, TrainConfig, DataSpec, build_model
-from ganlab.diagnostics import Dashboard
+from ganlab.train import Trainer, DataSpec, build_model
+from ganlab.widgets import Dashboard
 
 RUNS = {'digits': dict(data='digits', resolution=32, batch_size=64, kw=dict(width=32, nz=64)),
         'points': dict(data='grid25', resolution=None, batch_size=256, kw=dict(nz=64))}
@@ -26,8 +26,8 @@ def train(run: str, steps: int, dashboard: bool, every: float) -> tuple[float, f
     seed_everything(0)
     rec = build_model('dcgan', DataSpec.of(ds), **r['kw'])
     dash = Dashboard(every=every) if dashboard else None
-    t = Trainer(rec.G, rec.D, ds, rec.objective, config=TrainConfig(steps=steps, batch_size=r['batch_size'], log_every=50, **rec.config),
-                callbacks=[dash] if dash else [], device='cpu')
+    t = Trainer.from_recipe(rec, ds, callbacks=[dash] if dash else [], device='cpu',
+                            steps=steps, batch_size=r['batch_size'], log_every=50)
     t0, c0 = time.perf_counter(), time.process_time()
     t.fit()
     cpu, wall = time.process_time() - c0, time.perf_counter() - t0

@@ -6,7 +6,7 @@ Docs: https://ganlab.github.io/ganlab/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #433f6ae5
 from __future__ import annotations
-import os, json, random, tempfile, contextlib
+import io, os, json, random, tempfile, contextlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterable
@@ -14,13 +14,17 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.backend_bases import FigureCanvasBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from torchvision.utils import make_grid
+from PIL import Image
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'QUICK_ENV', 'BUDGETS', 'HOME_ENV', 'get_device', 'seed_everything', 'is_quick',
            'limit_threads_under_test', 'register_budget', 'budget', 'ganlab_home', 'atomic_write', 'save_json',
-           'to_unit', 'image_grid', 'show_images', 'save_images', 'show_points', 'show_samples', 'save_samples',
-           'save_figure', 'smooth', 'plot_history']
+           'to_unit', 'image_grid', 'show_images', 'images_png', 'save_images', 'figure_png', 'save_figure',
+           'points_limits', 'show_points', 'show_samples', 'save_samples', 'smooth', 'plot_history']
 
 # %% ../nbs/00_core.ipynb #5f38b2e8
 DEVICE_ENV = 'GANLAB_DEVICE'
@@ -160,35 +164,70 @@ def show_images(x: torch.Tensor, # images (B, C, H, W) in [-1, 1]
     if title: ax.set_title(title)
     return ax
 
+# %% ../nbs/00_core.ipynb #8504694a
+def images_png(x: torch.Tensor, # images (B, C, H, W) in [-1, 1]
+               nrow: int = 8, # images per row
+              ) -> bytes:
+    "A batch of images as one PNG grid, in bytes (no matplotlib involved)."
+    g = (image_grid(x, nrow) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()   # (H', W', 3)
+    buf = io.BytesIO(); Image.fromarray(g).save(buf, format='PNG')
+    return buf.getvalue()
+
 def save_images(x: torch.Tensor, # images (B, C, H, W) in [-1, 1]
                 path: str | Path, # the PNG to write
                 nrow: int = 8, # images per row
                ) -> Path:
     "Write a batch of images as one PNG grid (atomically)."
-    from PIL import Image
-    g = (image_grid(x, nrow) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    with atomic_write(path) as f: Image.fromarray(g).save(f, format='PNG')
+    with atomic_write(path) as f: f.write(images_png(x, nrow))
+    return Path(path)
+
+# %% ../nbs/00_core.ipynb #77e492fa
+def figure_png(fig: Figure, # a pyplot figure or a bare `matplotlib.figure.Figure`
+               dpi: int = 72, # resolution in dots per inch
+               tight: bool = False, # crop to what is drawn (`bbox_inches='tight'`); slower
+              ) -> bytes:
+    "Render a matplotlib figure to PNG bytes, without showing it."
+    if type(fig.canvas) is FigureCanvasBase: FigureCanvasAgg(fig)   # a bare Figure: attach a canvas that draws
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight' if tight else None)
+    return buf.getvalue()
+
+def save_figure(fig: Figure, # the figure to write
+                path: str | Path, # the PNG to write
+                dpi: int = 100, # resolution in dots per inch
+               ) -> Path:
+    "Write a matplotlib figure as a cropped PNG, atomically."
+    with atomic_write(path) as f: f.write(figure_png(fig, dpi, tight=True))
     return Path(path)
 
 # %% ../nbs/00_core.ipynb #d9aacb10
+def points_limits(centers: torch.Tensor | None, # mode centres (K, 2), or None
+                  margin: float = 1.5, # how far beyond the outermost centre to look, as a factor
+                 ) -> float | None:
+    "Half-width of a square view, centred on 0, that shows every mode centre with room around it; None without centres."
+    return None if centers is None else float(torch.as_tensor(centers).abs().max()) * margin + 0.1
+
 def show_points(x: torch.Tensor, # points (B, 2)
                 centers: torch.Tensor | None = None, # mode centres (K, 2) to mark, if known
                 ax: plt.Axes | None = None, # axes to draw on; a new figure if None
                 title: str | None = None, # title above the plot
                 figsize: tuple[float, float] = (4, 4), # size of a new figure
+                lim: float | None = None, # show the square [-lim, lim]² (see `points_limits`); default: fit the points
                ) -> plt.Axes:
     "Scatter 2-D samples, with the true mode centres marked when given."
     if x.ndim != 2 or x.shape[1] != 2: raise ValueError(f"Expected points shaped (B, 2), got {tuple(x.shape)}.")
     if ax is None: _, ax = plt.subplots(figsize=figsize)
     x = x.detach().float().cpu()
-    ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.5, color='tab:blue', label='samples')
+    ax.scatter(x[:, 0], x[:, 1], s=4, alpha=0.5, color='tab:blue', label='samples')   # always the first collection
     if centers is not None:
         c = torch.as_tensor(centers).cpu()
         ax.scatter(c[:, 0], c[:, 1], s=90, facecolors='none', edgecolors='tab:red', linewidths=1, label='modes')
+    if lim: ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim)
     ax.set_aspect('equal'); ax.set_xticks([]); ax.set_yticks([])
     if title: ax.set_title(title)
     return ax
 
+# %% ../nbs/00_core.ipynb #94217993
 def show_samples(x: torch.Tensor, # images (B, C, H, W) or points (B, 2)
                  ax: plt.Axes | None = None, # axes to draw on
                  title: str | None = None, # title
@@ -203,17 +242,11 @@ def save_samples(x: torch.Tensor, # images (B, C, H, W) or points (B, 2)
                  centers: torch.Tensor | None = None, # mode centres, for points
                  nrow: int = 8, # images per row, for images
                 ) -> Path:
-    "Write samples as a PNG: an image grid, or a scatter for points."
+    "Write samples as a PNG: an image grid, or a scatter for points (on a bare figure: nothing to close)."
     if x.ndim != 2: return save_images(x, path, nrow)
-    ax = show_points(x, centers)
-    try: save_figure(ax.figure, path)
-    finally: plt.close(ax.figure)
-    return Path(path)
-
-def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:
-    "Write a matplotlib figure as a PNG, atomically."
-    with atomic_write(path) as f: fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
-    return Path(path)
+    fig = Figure(figsize=(4, 4))
+    show_points(x, centers, fig.add_subplot())
+    return save_figure(fig, path)
 
 # %% ../nbs/00_core.ipynb #93d9cb79
 def smooth(values: Iterable[float], beta: float = 0.9) -> list[float]:

@@ -6,19 +6,20 @@ Docs: https://ganlab.github.io/ganlab/data.html.md"""
 
 # %% ../nbs/01_data.ipynb #ac33b421
 from __future__ import annotations
-import inspect, difflib, io, base64, math, pickle
-from dataclasses import dataclass, field
+import inspect, difflib, base64, math, pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.error import URLError
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, DataLoader, Sampler, default_collate
 import yaml
 
-from .core import ganlab_home
+from matplotlib.figure import Figure
+
+from .core import ganlab_home, show_samples, figure_png
 
 # %% auto #0
 __all__ = ['POW2', 'DIGIT_CLASSES', 'SHAPES', 'COLOURS', 'CELEBA_TEXT_FILES', 'IMAGE_EXTENSIONS', 'CARD_FIELDS', 'DataError',
@@ -27,7 +28,7 @@ __all__ = ['POW2', 'DIGIT_CLASSES', 'SHAPES', 'COLOURS', 'CELEBA_TEXT_FILES', 'I
            'stacked_digits', 'render_shapes', 'Shapes', 'shapes', 'TorchvisionImages', 'mnist', 'fashion_mnist',
            'cifar10', 'celeba', 'scan_image_folder', 'ImageFiles', 'folder', 'SeededBatchSampler', 'collate',
            'get_dataloader', 'cards_dir', 'DataCard', 'parse_card', 'card', 'card_problems', 'sample_batch',
-           'show_dataset']
+           'dataset_html', 'show_dataset']
 
 # %% ../nbs/01_data.ipynb #87ba5d57
 class DataError(ValueError):
@@ -569,24 +570,26 @@ def sample_batch(ds: GanDataset, n: int = 64, seed: int = 0) -> tuple[torch.Tens
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].tolist()
     return ds.__getitems__(idx)
 
-def _figure_png(fig) -> str:
-    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight')
-    return base64.b64encode(buf.getvalue()).decode()
+def dataset_html(name: str, # a registered dataset
+                 n: int = 64, # images to show (points always show 2,000)
+                 **kwargs, # passed to `get_dataset`
+                ) -> str:
+    "HTML for samples of dataset `name` (a PNG inline) beside its card's facts, or the loader's instructions."
+    from html import escape
+    try:
+        ds = get_dataset(name, **kwargs)
+        x, _ = sample_batch(ds, 2000 if not ds.is_image else n)
+        fig = Figure(figsize=(4, 4))   # a bare figure: nothing for pyplot to keep open
+        show_samples(x, fig.add_subplot(), f'{name}: {len(ds):,} samples', centers=getattr(ds, 'centers', None))
+        png = base64.b64encode(figure_png(fig, dpi=80, tight=True)).decode()
+        left = f'<img src="data:image/png;base64,{png}" width="320"/>'
+    except DataError as e: left = f'<pre style="max-width:420px;white-space:pre-wrap">{escape(str(e))}</pre>'
+    rows = ''.join(f'<tr><th style="text-align:left">{escape(k)}</th><td style="text-align:left">{escape(str(v))}</td></tr>'
+                   for k, v in card(name).meta.items() if k != 'name')
+    return (f'<h3>{escape(name)}</h3><div style="display:flex;gap:1em;align-items:flex-start">'
+            f'<div>{left}</div><table style="font-size:0.85em">{rows}</table></div>')
 
 def show_dataset(name: str, n: int = 64, **kwargs):
     "Display samples of dataset `name` beside its data card (or the loader's instructions, if it has no files)."
     from IPython.display import display, HTML, Markdown
-    from html import escape
-    c = card(name)
-    try:
-        ds = get_dataset(name, **kwargs)
-        x, _ = sample_batch(ds, 2000 if not ds.is_image else n)
-        ax = show_samples(x, title=f'{name}: {len(ds):,} samples', centers=getattr(ds, 'centers', None))
-        left = f'<img src="data:image/png;base64,{_figure_png(ax.figure)}" width="320"/>'
-        plt.close(ax.figure)
-    except DataError as e: left = f'<pre style="max-width:420px;white-space:pre-wrap">{escape(str(e))}</pre>'
-    rows = ''.join(f'<tr><th style="text-align:left">{escape(k)}</th><td style="text-align:left">{escape(str(v))}</td></tr>'
-                   for k, v in c.meta.items() if k != 'name')
-    display(HTML(f'<h3>{escape(name)}</h3><div style="display:flex;gap:1em;align-items:flex-start">'
-                 f'<div>{left}</div><table style="font-size:0.85em">{rows}</table></div>'))
-    display(Markdown(c.text))
+    display(HTML(dataset_html(name, n, **kwargs))); display(Markdown(card(name).text))

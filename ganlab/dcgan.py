@@ -7,7 +7,6 @@ Docs: https://ganlab.github.io/ganlab/dcgan.html.md"""
 # %% ../nbs/02_dcgan.ipynb #9f20c68e
 from __future__ import annotations
 import math
-from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -18,7 +17,8 @@ from .data import GanDataset, get_dataloader
 
 # %% auto #0
 __all__ = ['MIN_RESOLUTION', 'MAX_RESOLUTION', 'd_loss_bce', 'g_loss_saturating', 'g_loss_nonsaturating', 'check_resolution',
-           'init_dcgan_weights', 'Generator', 'Discriminator', 'MLPGenerator', 'MLPDiscriminator', 'train_dcgan']
+           'channel_widths', 'init_dcgan_weights', 'Generator', 'Discriminator', 'MLPGenerator', 'MLPDiscriminator',
+           'PackedDiscriminator', 'train_dcgan']
 
 # %% ../nbs/02_dcgan.ipynb #7b1bc9d2
 def d_loss_bce(real_logits: torch.Tensor, # D's logits on real samples
@@ -47,10 +47,14 @@ def check_resolution(resolution: int, lo: int = MIN_RESOLUTION, hi: int = MAX_RE
         raise ValueError(f"Resolution {resolution!r} is not supported: use a power of two from {lo} to {hi} ({choices}).")
     return int(math.log2(resolution)) - 2
 
-def _widths(n_blocks: int, width: int, max_mult: int = 8) -> list[int]:
+def channel_widths(n_blocks: int, # feature maps from 4×4 up to half the resolution
+                   width: int, # channels of the largest feature map
+                   max_mult: int = 8, # at most `max_mult`·width channels
+                  ) -> list[int]:
     "Hidden channels at 4×4, 8×8, ... up to half the resolution: `width` at the top, doubling (at most `max_mult`×) towards 4×4."
     return [width * min(2 ** (n_blocks - 1 - i), max_mult) for i in range(n_blocks)]
 
+# %% ../nbs/02_dcgan.ipynb #80243049
 def init_dcgan_weights(module: nn.Module) -> nn.Module:
     "DCGAN initialisation: conv and linear weights from N(0, 0.02), batch-norm scales from N(1, 0.02), biases 0."
     for m in module.modules():
@@ -72,7 +76,7 @@ class Generator(nn.Module):
         super().__init__()
         n = check_resolution(resolution)
         self.resolution, self.nz, self.channels, self.width = resolution, nz, channels, width
-        w = _widths(n, width)
+        w = channel_widths(n, width)
         self.stem = nn.Sequential(nn.ConvTranspose2d(nz, w[0], 4, 1, 0, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(True))
         self.blocks = nn.Sequential(*[nn.Sequential(nn.ConvTranspose2d(w[i], w[i + 1], 4, 2, 1, bias=False),
                                                     nn.BatchNorm2d(w[i + 1]), nn.ReLU(True)) for i in range(n - 1)])
@@ -94,7 +98,7 @@ class Discriminator(nn.Module):
         n = check_resolution(resolution)
         if norm not in ('batch', 'layer', 'none'): raise ValueError(f"norm must be 'batch', 'layer' or 'none', not {norm!r}.")
         self.resolution, self.channels, self.width, self.norm = resolution, channels, width, norm
-        w = _widths(n, width)[::-1]  # half the resolution first, 4×4 last
+        w = channel_widths(n, width)[::-1]  # half the resolution first, 4×4 last
         def normed(c):
             if norm == 'batch': return nn.BatchNorm2d(c)
             if norm == 'layer': return nn.GroupNorm(1, c)  # layer norm over (C, H, W)
@@ -140,6 +144,19 @@ class MLPDiscriminator(nn.Module):
         return self.net[:-1](x / self.scale)
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x / self.scale).view(len(x))                   # = net[-1](features(x)), without the slice
+
+# %% ../nbs/02_dcgan.ipynb #4e0c2a96
+class PackedDiscriminator(nn.Module):
+    "PacGAN (Lin et al., 2018): judge packs of `m` samples, concatenated, with a discriminator built for m× the input."
+    def __init__(self, D: nn.Module, # takes (B/m, m·C, H, W) images or (B/m, m·dim) points
+                 m: int = 2, # packing degree
+                ):
+        super().__init__()
+        if m < 1: raise ValueError(f"The packing degree m must be at least 1, not {m}.")
+        self.D, self.m = D, m
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if len(x) % self.m: raise ValueError(f"PacGAN{self.m} needs batches that divide by {self.m}; got {len(x)} samples.")
+        return self.D(x.reshape(len(x) // self.m, -1, *x.shape[2:]))   # (B/m, m·C, ...) → (B/m,)
 
 # %% ../nbs/02_dcgan.ipynb #20df435b
 def train_dcgan(G: nn.Module, # generator: G(z) → samples

@@ -1,4 +1,4 @@
-"""How many modes a GAN covers, how large its support is, how diverse its batches are — in numbers, in a live training dashboard, and in an explorer over checkpoints — with a worked experiment on collapse and three remedies.
+"""How many modes a GAN covers, how large its support is, how diverse its batches are — in numbers from pure functions — with a worked experiment on collapse and three remedies.
 
 Docs: https://ganlab.github.io/ganlab/diagnostics.html.md"""
 
@@ -6,35 +6,26 @@ Docs: https://ganlab.github.io/ganlab/diagnostics.html.md"""
 
 # %% ../nbs/09_diagnostics.ipynb #3ed5ed3b
 from __future__ import annotations
-import io, math, threading, time
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+import math, time
+from typing import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-import ipywidgets as widgets
-from matplotlib.figure import Figure
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+import matplotlib.pyplot as plt
 
-from .core import register_budget, budget, image_grid, seed_everything, plot_history, show_images
-from .data import GanDataset, get_dataset
-from .dcgan import MLPGenerator, MLPDiscriminator
-from .train import (Callback, Trainer, TrainConfig, Recipe, DataSpec, NonSaturating, SampleGrid, register_model,
-                          build_model, generate, list_checkpoints, load_checkpoint, load_generator, dcgan_networks)
-from .metrics import classifier_for, predict_labels, classifier_features
-from .wgan import assign_modes, mode_measures, reverse_kl_uniform
-from .progan import MinibatchStdDev
+from .core import register_budget, budget, seed_everything, show_images
+from .data import get_dataset
+from .train import Trainer, Recipe, DataSpec, build_model
+from .metrics import classifier_for, predict_labels
+from .modes import assign_modes, mode_measures
+from .progan import MinibatchStdMLP
 
 # %% auto #0
 __all__ = ['LABELLED', 'SETUPS', 'mode_histogram', 'histogram_kl', 'label_measures', 'data_labels', 'image_mode_measures',
            'pairwise_distances', 'closest_pairs', 'duplicate_threshold', 'duplicate_rate', 'support_from_rate',
            'birthday_support', 'show_closest_pairs', 'mean_pairwise_distance', 'diversity_ratio', 'nearest_neighbours',
-           'memorisation_ratio', 'figure_png', 'images_png', 'draw_points', 'samples_png', 'sample_modes',
-           'draw_histogram', 'LivePlots', 'LiveSamples', 'history_png', 'Dashboard', 'lerp', 'slerp', 'seed_noise',
-           'interpolate', 'Explorer', 'PackedDiscriminator', 'pacgan_recipe', 'MinibatchStdMLP', 'collapse_recipe',
-           'collapse_experiment', 'format_table']
+           'memorisation_ratio', 'sample_modes', 'show_histogram', 'lerp', 'slerp', 'seed_noise', 'interpolate',
+           'collapse_recipe', 'collapse_experiment', 'format_table']
 
 # %% ../nbs/09_diagnostics.ipynb #7ed985c4
 def mode_histogram(labels: torch.Tensor, # mode or class labels (N,), integers in [0, num_modes)
@@ -179,37 +170,6 @@ def memorisation_ratio(fake: torch.Tensor, # generated samples (or features)
     "Median nearest-training distance of samples over that of held-out real data: ≈ 1 novel, → 0 copies."
     return float(nearest_neighbours(fake, train, 1)[0].median() / nearest_neighbours(held_out, train, 1)[0].median())
 
-# %% ../nbs/09_diagnostics.ipynb #1d9a9719
-def figure_png(fig: Figure, dpi: int = 72) -> bytes:
-    "Render a bare matplotlib `Figure` to PNG bytes."
-    if not isinstance(fig.canvas, FigureCanvasAgg): FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=dpi)
-    return buf.getvalue()
-
-def images_png(x: torch.Tensor, nrow: int = 8) -> bytes:
-    "A batch of images (B, C, H, W) in [-1, 1] as one PNG grid."
-    from PIL import Image
-    g = (image_grid(x, nrow) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    buf = io.BytesIO(); Image.fromarray(g).save(buf, format='PNG')
-    return buf.getvalue()
-
-def draw_points(ax, x: torch.Tensor, centers: torch.Tensor | None = None, title: str | None = None, lim: float | None = None):
-    "Scatter points (B, 2) on `ax`, with the mode centres as red circles."
-    ax.scatter(x[:, 0], x[:, 1], s=3, alpha=0.5, color='tab:blue')
-    if centers is not None: ax.scatter(centers[:, 0], centers[:, 1], s=60, facecolors='none', edgecolors='tab:red', lw=1)
-    if lim: ax.set_xlim(-lim, lim); ax.set_ylim(-lim, lim)
-    ax.set_aspect('equal'); ax.set_xticks([]); ax.set_yticks([])
-    if title: ax.set_title(title, fontsize=9)
-
-def samples_png(x: torch.Tensor, centers: torch.Tensor | None = None, title: str | None = None, size: float = 3.2) -> bytes:
-    "Samples as PNG bytes: an image grid, or a scatter over the mode centres for points."
-    if x.ndim == 4: return images_png(x)
-    fig = Figure(figsize=(size, size))
-    lim = None if centers is None else float(centers.abs().max()) * 1.5 + 0.1
-    draw_points(fig.add_subplot(), x, centers, title, lim); fig.tight_layout()
-    return figure_png(fig)
-
 # %% ../nbs/09_diagnostics.ipynb #0630d418
 @torch.no_grad()
 def sample_modes(x: torch.Tensor, # samples: points (N, 2) or images (N, C, H, W)
@@ -223,178 +183,16 @@ def sample_modes(x: torch.Tensor, # samples: points (N, 2) or images (N, C, H, W
     if x.ndim == 4 and classifier is not None: return mode_histogram(predict_labels(classifier, x), classifier.num_classes)
     return None
 
-def draw_histogram(ax, hist: torch.Tensor | None, title: str = 'mode histogram'):
+def show_histogram(hist: torch.Tensor | None, # a mode histogram (K,), or None when no modes are known
+                   ax: plt.Axes | None = None, # axes to draw on; a new figure if None
+                   title: str = 'mode histogram', # the title, before the count of modes hit
+                  ) -> plt.Axes:
     "Bar chart of a mode histogram, with the number of modes hit in the title."
-    if hist is None: ax.text(0.5, 0.5, 'no modes known', ha='center', va='center'); ax.set_axis_off(); return
+    if ax is None: _, ax = plt.subplots(figsize=(4, 2.5))
+    if hist is None: ax.text(0.5, 0.5, 'no modes known', ha='center', va='center'); ax.set_axis_off(); return ax
     ax.bar(range(len(hist)), hist.tolist(), width=1.0, color='tab:blue')
     ax.set_title(f'{title}: {int((hist > 0).sum())}/{len(hist)} modes', fontsize=9); ax.set_xlabel('mode')
-
-class LivePlots:
-    "The dashboard's plots on one figure that is kept and redrawn: mode histogram, losses, D(x) and D(G(z)), gradient norms."
-    PANELS = (('losses', ('loss_d', 'loss_g')), ('D(x) and D(G(z))', ('d_real', 'd_fake')), ('gradient norms', ('grad_d', 'grad_g')))
-    def __init__(self, dpi: int = 60):
-        self.dpi, self.fig = dpi, Figure(figsize=(13, 2.8))
-        FigureCanvasAgg(self.fig)
-        self.axes = self.fig.subplots(1, 4)
-        self.fig.subplots_adjust(left=0.04, right=0.99, bottom=0.18, top=0.86, wspace=0.25)
-        self.hist_line, = self.axes[0].plot([], [], drawstyle='steps-mid', color='tab:blue')
-        self.axes[0].set_xlabel('mode')
-        self.lines = {}
-        for ax, (title, keys) in zip(self.axes[1:], self.PANELS):
-            for k in keys: self.lines[k], = ax.plot([], [], label=k)
-            ax.set_title(title, fontsize=9); ax.set_xlabel('step'); ax.grid(alpha=0.3)
-            ax.legend(loc='upper right', fontsize=7)
-
-    def png(self, history: list[dict], hist: torch.Tensor | None = None) -> bytes:
-        "Update the lines in place (no new axes: that is what makes a redraw cheap) and render."
-        steps = [r['step'] for r in history]
-        for k, line in self.lines.items(): line.set_data(steps, [r.get(k, math.nan) for r in history])
-        ax = self.axes[0]
-        if hist is None: self.hist_line.set_data([], []); ax.set_title('no modes known', fontsize=9)
-        else:
-            self.hist_line.set_data(range(len(hist)), hist.tolist())
-            ax.set_title(f'mode histogram: {int((hist > 0).sum())}/{len(hist)} modes', fontsize=9)
-        for a in self.axes: a.relim(); a.autoscale_view()
-        return figure_png(self.fig, self.dpi)
-
-class LiveSamples:
-    "Samples as PNG, redrawn in place: an image grid, or a scatter over the mode centres kept on one figure."
-    def __init__(self, centers: torch.Tensor | None = None, dpi: int = 60):
-        self.centers, self.dpi, self.fig = centers, dpi, None
-    def png(self, x: torch.Tensor, title: str = '') -> bytes:
-        if x.ndim == 4: return images_png(x)
-        if self.fig is None:
-            self.fig = Figure(figsize=(3.6, 3.6)); FigureCanvasAgg(self.fig)
-            self.ax = self.fig.add_subplot()
-            lim = None if self.centers is None else float(self.centers.abs().max()) * 1.5 + 0.1
-            draw_points(self.ax, x[:0], self.centers, None, lim)
-            self.dots = self.ax.collections[0]
-        self.dots.set_offsets(x.numpy()); self.ax.set_title(title, fontsize=9)
-        if self.centers is None: self.ax.update_datalim(x.numpy()); self.ax.autoscale_view()
-        return figure_png(self.fig, self.dpi)
-
-def history_png(history: list[dict], hist: torch.Tensor | None = None, dpi: int = 60) -> bytes:
-    "The dashboard's plots as PNG, once: mode histogram, losses, D(x) and D(G(z)), gradient norms."
-    return LivePlots(dpi).png(history, hist)
-
-# %% ../nbs/09_diagnostics.ipynb #931e8992
-class Dashboard(Callback):
-    "Live samples, mode histogram, losses, D's verdicts and gradient norms, with pause/stop buttons (ipywidgets)."
-    order = 15
-    def __init__(self, every: float = 2.0, # seconds between refreshes (the first comes `every` seconds in)
-                 n: int | None = None, # samples shown: default 64 images or 512 points
-                 seed: int = 0, # fixes the noise of the samples shown
-                 centers: torch.Tensor | None = None, # mode centres of 2-D data; default: the data's `.centers`
-                 std: float | None = None, # the modes' std; default: the data's `.std`
-                 classifier: nn.Module | None = None, # labels image samples for the histogram (`classifier_for`)
-                 max_overhead: float = 0.04, # refreshing may take at most this fraction of the time
-                 dpi: int = 60, # resolution of the plots
-                ):
-        self.every, self.n, self.seed, self.centers, self.std = every, n, seed, centers, std
-        self.classifier, self.max_overhead, self.dpi = classifier, max_overhead, dpi
-        self.refreshes, self.refresh_seconds, self._next, self.error, self._thread = 0, 0.0, 0.0, None, None
-        self._plots = self._samples = None
-        self._resume, self._stop = threading.Event(), threading.Event()
-        self._resume.set()
-        self.pause_button = widgets.Button(description='pause', icon='pause', tooltip='pause or resume training')
-        self.stop_button = widgets.Button(description='stop', icon='stop', button_style='danger', tooltip='stop after this step')
-        self.pause_button.on_click(self._on_pause); self.stop_button.on_click(self._on_stop)
-        self.status = widgets.HTML('not started')
-        self.samples_view, self.plots_view = widgets.Image(format='png'), widgets.Image(format='png')
-        self.widget = widgets.VBox([widgets.HBox([self.pause_button, self.stop_button, self.status]),
-                                    widgets.HBox([self.samples_view, self.plots_view])])
-
-    def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
-
-    @property
-    def paused(self) -> bool: return not self._resume.is_set()
-    @property
-    def stopped(self) -> bool: return self._stop.is_set()
-
-    def _on_pause(self, _=None):
-        if self.paused: self._resume.set(); self.pause_button.description, self.pause_button.icon = 'pause', 'pause'
-        else: self._resume.clear(); self.pause_button.description, self.pause_button.icon = 'resume', 'play'
-    def _on_stop(self, _=None):
-        self._stop.set(); self._resume.set()          # a paused run must wake up to stop
-        self.stop_button.disabled = self.pause_button.disabled = True
-
-    def before_fit(self, trainer):
-        data = trainer.data
-        if self.centers is None and getattr(data, 'centers', None) is not None: self.centers, self.std = data.centers, data.std
-        if self.n is None: self.n = 64 if data.is_image else 512
-        self._next, self._plots = time.perf_counter() + self.every, None   # new plots: the data may have changed
-        self.status.value = f'training from step {trainer.step}'
-
-    def refresh(self, trainer):
-        "Redraw samples and plots now."
-        t0 = time.perf_counter()
-        if self._plots is None: self._plots, self._samples = LivePlots(self.dpi), LiveSamples(self.centers, self.dpi)
-        x = trainer.sample(self.n, self.seed, ema=False)
-        self.samples_view.value = self._samples.png(x, f'step {trainer.step}')
-        self.plots_view.value = self._plots.png(trainer.history, sample_modes(x, self.centers, self.std, self.classifier))
-        dt = time.perf_counter() - t0
-        self.refreshes, self.refresh_seconds = self.refreshes + 1, self.refresh_seconds + dt
-        self._next = time.perf_counter() + max(self.every, dt / self.max_overhead)
-        if not self.paused: self.status.value = f'step {trainer.step} (refresh {1000 * dt:.0f} ms)'
-
-    def after_step(self, trainer):
-        if self.stopped: trainer.request_stop(); return
-        if self.paused and threading.current_thread() is self._thread:   # only a background run can be resumed
-            if self._plots is None: self.refresh(trainer)
-            self.status.value = f'paused at step {trainer.step}'
-            self._resume.wait()
-            if self.stopped: trainer.request_stop(); return
-        if time.perf_counter() >= self._next: self.refresh(trainer)
-
-    def after_fit(self, trainer):
-        if trainer.error is None and trainer.G is not None: self.refresh(trainer)
-        how = 'failed: ' + str(trainer.error).splitlines()[0][:200] if trainer.error else 'stopped' if self.stopped else 'finished'
-        self.status.value = f'{how} at step {trainer.step}'
-
-    # ---- running in the foreground or in a background thread ----------------------------------------
-    def _attach(self, trainer: Trainer):
-        if self not in trainer.callbacks: trainer.callbacks = sorted([*trainer.callbacks, self], key=lambda c: c.order)
-
-    def run(self, trainer: Trainer, steps: int | None = None) -> list[dict]:
-        "Train in this thread with the dashboard attached (the display updates; the buttons cannot be clicked)."
-        self._attach(trainer); self._stop.clear(); self._resume.set()
-        return trainer.fit(steps)
-
-    def start(self, trainer: Trainer, steps: int | None = None) -> threading.Thread:
-        "Train in a background thread and return at once, so that pause and stop work; `join()` waits for it."
-        if self._thread is not None and self._thread.is_alive(): raise RuntimeError("This dashboard is already training; stop or join it first.")
-        self._attach(trainer); self._stop.clear(); self._resume.set(); self.error = None
-        self.stop_button.disabled = self.pause_button.disabled = False
-        def work():
-            try: trainer.fit(steps)
-            except BaseException as e: self.error = e
-        self._thread = threading.Thread(target=work, name='ganlab-dashboard', daemon=True)
-        self._thread.start()
-        return self._thread
-
-    @property
-    def running(self) -> bool: return self._thread is not None and self._thread.is_alive()
-
-    def join(self, timeout: float | None = None) -> bool:
-        "Wait for the background run; True when it has ended. Re-raises an error the run ended with."
-        if self._thread is None: return True
-        self._thread.join(timeout)
-        if self._thread.is_alive(): return False
-        self._thread = None
-        if self.error is not None: err, self.error = self.error, None; raise err
-        return True
-
-    def stop(self, timeout: float | None = None) -> bool:
-        "Press stop and wait for the background run to end."
-        self._on_stop()
-        return self.join(timeout)
-
-    def close(self):
-        "Stop any run, wait for it, and close the widgets."
-        try: self.stop()
-        finally:
-            for w in (self.pause_button, self.stop_button, self.status, self.samples_view, self.plots_view,
-                      *self.widget.children, self.widget): w.close()
+    return ax
 
 # %% ../nbs/09_diagnostics.ipynb #9d54f1dd
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -425,184 +223,13 @@ def interpolate(G: nn.Module, seed_a: int = 0, seed_b: int = 1, frames: int = 8,
     finally: G.train(was)
     return out.float().cpu()
 
-# %% ../nbs/09_diagnostics.ipynb #d8afed35
-def _step_of(path: Path) -> int: return int(Path(path).stem.split('_')[-1])
-
-class Explorer:
-    "Widgets over a run: a slider over training time, latent interpolation, a class picker, nearest training images."
-    def __init__(self, snapshots: Sequence[tuple[int, nn.Module | torch.Tensor | str | Path]], # (step, generator, samples or checkpoint)
-                 data: GanDataset | None = None, # the training data: mode centres and nearest neighbours
-                 n: int = 64, # samples per snapshot
-                 seed: int = 0, # fixes the samples' noise
-                 classifier: nn.Module | None = None, # mode histogram of images; its features for nearest neighbours
-                 n_reference: int = 2000, # training samples searched for nearest neighbours
-                 k: int = 7, # nearest neighbours shown
-                 frames: int = 8, # interpolation steps
-                ):
-        if not snapshots: raise ValueError("Nothing to explore: give at least one (step, generator or samples) snapshot.")
-        self.snapshots, self.data, self.n, self.seed, self.classifier, self.k = list(snapshots), data, n, seed, classifier, k
-        self.centers, self.std = getattr(data, 'centers', None), getattr(data, 'std', None)
-        self._G: dict[int, nn.Module] = {}
-        self.reference = None if data is None else data.__getitems__(
-            torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n_reference].tolist())[0]
-        G = self.generator(len(self.snapshots) - 1)
-        classes = getattr(G, 'num_classes', 0) if G is not None else 0
-        names = (data.classes if data is not None and data.classes and len(data.classes) == classes else list(map(str, range(classes))))
-        self.time = widgets.IntSlider(value=len(self.snapshots) - 1, min=0, max=len(self.snapshots) - 1, description='snapshot')
-        self.seed_a, self.seed_b = widgets.IntText(value=0, description='seed A'), widgets.IntText(value=1, description='seed B')
-        self.method = widgets.ToggleButtons(options=['slerp', 'lerp'], value='slerp')
-        self.frames = widgets.IntSlider(value=frames, min=2, max=16, description='frames')
-        self.label = widgets.Dropdown(options=list(zip(names, range(classes))) or [('unconditional', -1)],
-                                      value=0 if classes else -1, description='class', disabled=not classes)
-        self.sample_index = widgets.IntSlider(value=0, min=0, max=n - 1, description='sample')
-        self.time_view, self.interp_view, self.nearest_view = (widgets.Image(format='png') for _ in range(3))
-        self.caption = widgets.HTML()
-        for w, f in ((self.time, self.show_time), (self.label, self.show_all), (self.seed_a, self.show_interpolation),
-                     (self.seed_b, self.show_interpolation), (self.method, self.show_interpolation),
-                     (self.frames, self.show_interpolation), (self.sample_index, self.show_nearest)):
-            w.observe(lambda change, f=f: f(), names='value')
-        self.widget = widgets.VBox([widgets.HBox([self.time, self.label]), self.caption, self.time_view,
-                                    widgets.HBox([self.seed_a, self.seed_b, self.method, self.frames]), self.interp_view,
-                                    self.sample_index, self.nearest_view])
-        self.show_all()
-
-    def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
-
-    @classmethod
-    def from_checkpoints(cls, folder: str | Path | Sequence[str | Path], data: GanDataset | None = None, **kwargs) -> 'Explorer':
-        "Explore the checkpoints in `folder` (or a list of checkpoint files), oldest first; generators load lazily."
-        paths = list_checkpoints(folder) if isinstance(folder, (str, Path)) else [Path(p) for p in folder]
-        if not paths: raise ValueError(f"No checkpoints in {folder}: train with a `Checkpoint` callback (keep=...) first.")
-        return cls([(_step_of(p), p) for p in paths], data, **kwargs)
-
-    @classmethod
-    def from_trainer(cls, trainer: Trainer, **kwargs) -> 'Explorer':
-        "Explore a run in memory: its `SampleGrid` history over time, and its (EMA) generator at the end."
-        grids = next((c.grids for c in trainer.callbacks if isinstance(c, SampleGrid)), [])
-        G = trainer.G_ema if trainer.G_ema is not None else trainer.G
-        return cls([(s, g) for s, g in grids if s != trainer.step] + [(trainer.step, G)], trainer.data, **kwargs)
-
-    # ---- what each view shows (pure: usable without widgets) -------------------------------------
-    def generator(self, i: int) -> nn.Module | None:
-        "The generator of snapshot `i` (loaded from its checkpoint once), or None if it holds only samples."
-        what = self.snapshots[i][1]
-        if isinstance(what, nn.Module): return what
-        if isinstance(what, (str, Path)):
-            if i not in self._G: self._G[i] = load_generator(what, device='cpu')[0]
-            return self._G[i]
-        return None
-
-    def _nearest_generator(self, i: int) -> nn.Module | None:
-        for j in [i] + list(range(len(self.snapshots) - 1, -1, -1)):
-            if (G := self.generator(j)) is not None: return G
-        return None
-
-    @property
-    def conditional(self) -> bool: return self.label.value >= 0
-
-    def samples(self, i: int) -> torch.Tensor:
-        "Samples of snapshot `i`: from its generator with the explorer's seed (and class), or as stored."
-        G = self.generator(i)
-        if G is None: return self.snapshots[i][1]
-        labels = torch.full((self.n,), self.label.value, dtype=torch.long) if self.conditional else None
-        return generate(G, self.n, self.seed, labels, 'cpu')
-
-    def histogram(self, x: torch.Tensor) -> torch.Tensor | None:
-        "The mode histogram of samples `x`, where modes are known."
-        return sample_modes(x, self.centers, self.std, self.classifier)
-
-    # ---- the views ---------------------------------------------------------------------------------
-    def show_time(self):
-        i = self.time.value
-        x = self.samples(i)
-        fig = Figure(figsize=(7.5, 3.4))
-        a0, a1 = fig.subplots(1, 2, gridspec_kw=dict(width_ratios=(1, 1.2)))
-        if x.ndim == 4: a0.imshow(image_grid(x).permute(1, 2, 0).numpy(), interpolation='nearest'); a0.set_axis_off()
-        else: draw_points(a0, x, self.centers, lim=None if self.centers is None else float(self.centers.abs().max()) * 1.5 + 0.1)
-        a0.set_title(f'step {self.snapshots[i][0]}', fontsize=9)
-        draw_histogram(a1, self.histogram(x)); fig.tight_layout()
-        self.time_view.value = figure_png(fig)
-        self.caption.value = f'snapshot {i + 1} of {len(self.snapshots)}: step {self.snapshots[i][0]}'
-        self.show_nearest()
-
-    def show_interpolation(self):
-        G = self._nearest_generator(self.time.value)
-        if G is None: self.interp_view.value = b''; return
-        x = interpolate(G, self.seed_a.value, self.seed_b.value, self.frames.value, self.method.value,
-                        self.label.value if self.conditional else None)
-        if x.ndim == 4: self.interp_view.value = images_png(x, nrow=len(x)); return
-        fig = Figure(figsize=(3.2, 3.2))
-        ax = fig.add_subplot()
-        draw_points(ax, x, self.centers, f'{self.method.value}: seed {self.seed_a.value} → {self.seed_b.value}')
-        ax.plot(x[:, 0], x[:, 1], '-', color='tab:orange', lw=1); fig.tight_layout()
-        self.interp_view.value = figure_png(fig)
-
-    def nearest(self, i: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        "A sample of the current snapshot, its `k` nearest training samples, and their distances."
-        x = self.samples(self.time.value)
-        s = x[min(self.sample_index.value if i is None else i, len(x) - 1)][None]
-        space = (lambda v: classifier_features(self.classifier, v)) if self.classifier is not None and s.ndim == 4 else (lambda v: v)
-        d, idx = nearest_neighbours(space(s), space(self.reference), self.k)
-        return s, self.reference[idx[0]], d[0]
-
-    def show_nearest(self):
-        if self.reference is None: self.nearest_view.value = b''; return
-        s, near, d = self.nearest()
-        title = 'sample, then nearest training samples: distances ' + ' '.join(f'{v:.2g}' for v in d.tolist())
-        if s.ndim == 4:
-            fig = Figure(figsize=(1.1 * (len(near) + 1), 1.6))
-            ax = fig.add_subplot()
-            ax.imshow(image_grid(torch.cat([s, near]), nrow=len(near) + 1).permute(1, 2, 0).numpy(), interpolation='nearest')
-            ax.set_axis_off(); ax.set_title(title, fontsize=8)
-        else:
-            fig = Figure(figsize=(3.2, 3.2)); ax = fig.add_subplot()
-            draw_points(ax, near, None, title[:40]); ax.scatter(s[:, 0], s[:, 1], marker='x', color='tab:red', s=60)
-        fig.tight_layout()
-        self.nearest_view.value = figure_png(fig)
-
-    def show_all(self): self.show_time(); self.show_interpolation()
-
-    def close(self):
-        "Close the widgets."
-        for w in (self.time, self.seed_a, self.seed_b, self.method, self.frames, self.label, self.sample_index,
-                  self.time_view, self.interp_view, self.nearest_view, self.caption, *self.widget.children, self.widget):
-            w.close()
-
-# %% ../nbs/09_diagnostics.ipynb #c1141201
-class PackedDiscriminator(nn.Module):
-    "PacGAN (Lin et al., 2018): judge packs of `m` samples, concatenated, with a discriminator built for m× the input."
-    def __init__(self, D: nn.Module, # takes (B/m, m·C, H, W) images or (B/m, m·dim) points
-                 m: int = 2, # packing degree
-                ):
-        super().__init__()
-        if m < 1: raise ValueError(f"The packing degree m must be at least 1, not {m}.")
-        self.D, self.m = D, m
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if len(x) % self.m: raise ValueError(f"PacGAN{self.m} needs batches that divide by {self.m}; got {len(x)} samples.")
-        return self.D(x.reshape(len(x) // self.m, -1, *x.shape[2:]))   # (B/m, m·C, ...) → (B/m,)
-
-@register_model('pacgan', module='ganlab.diagnostics')
-def pacgan_recipe(spec: DataSpec, packing: int = 2, width: int = 32, nz: int = 64) -> Recipe:
-    "DCGAN (or the MLPs for points) with a PacGAN discriminator that sees `packing` samples at once."
-    G, D = dcgan_networks(spec, width, nz, packing=packing)
-    return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
-
-register_budget('pacgan', quick=dict(data='grid25', resolution=None, steps=1000, batch_size=256, packing=2, width=32, nz=64),
-                full=dict(data='stacked_digits', resolution=32, steps=20_000, batch_size=64, packing=2, width=64, nz=100))
-
-# %% ../nbs/09_diagnostics.ipynb #1161d068
-class MinibatchStdMLP(nn.Module):
-    "An MLP discriminator for points that sees each point with its group's minibatch standard deviation."
-    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, group_size: int = 4, scale: float = 1.0):
-        super().__init__()
-        self.stddev, self.net = MinibatchStdDev(group_size), MLPDiscriminator(dim + 1, hidden, depth, scale)
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.stddev(x))                  # (B, dim) → (B, dim + 1) → (B,)
-
 # %% ../nbs/09_diagnostics.ipynb #ec324f6e
 SETUPS = ('GAN', 'GAN + minibatch stddev', 'PacGAN2', 'WGAN-GP')
 
-def collapse_recipe(setup: str, spec: DataSpec, nz: int = 64) -> Recipe:
+def collapse_recipe(setup: str, # one of `SETUPS`
+                    spec: DataSpec, # the 2-D data
+                    nz: int = 64, # noise dimensions of the shared generator
+                   ) -> Recipe:
     "The recipe of one setup of the collapse experiment: the same MLP generator, four discriminators and objectives."
     if setup == 'WGAN-GP': return build_model('wgan-gp', spec, nz=nz)
     r = build_model('dcgan', spec, nz=nz)
@@ -611,22 +238,31 @@ def collapse_recipe(setup: str, spec: DataSpec, nz: int = 64) -> Recipe:
     elif setup != 'GAN': raise ValueError(f"Unknown setup {setup!r}; choose from {', '.join(SETUPS)}.")
     return r
 
-def collapse_experiment(setups: Sequence[str] = SETUPS, data: str = 'grid25', steps: int = 750,
-                        batch_size: int = 256, seed: int = 0, n_eval: int = 2500, nz: int = 64,
-                        device: str | None = None) -> list[dict]:
+# %% ../nbs/09_diagnostics.ipynb #76d1aba5
+register_budget('collapse-experiment', quick=dict(steps=750, batch_size=256), full=dict(steps=10_000, batch_size=256))
+
+def collapse_experiment(setups: Sequence[str] = SETUPS, # which setups to train
+                        data: str = 'grid25', # a 2-D mixture
+                        steps: int | None = None, # generator steps; default `budget('collapse-experiment')`
+                        batch_size: int | None = None, # default: the budget's
+                        seed: int = 0, n_eval: int = 2500, nz: int = 64, device: str | None = None,
+                       ) -> list[dict]:
     "Train each setup with the same generator and budget; one row of mode measures per setup."
+    b = budget('collapse-experiment')
     ds, rows = get_dataset(data), []
     for setup in setups:
         seed_everything(seed)
-        r = collapse_recipe(setup, DataSpec.of(ds), nz)
-        cfg = TrainConfig(**{**r.config, 'steps': steps, 'batch_size': batch_size, 'seed': seed, 'log_every': 50, 'ema': None})
-        t = Trainer(r.G, r.D, ds, r.objective, r.regularisers, cfg, r.callbacks, device=device)
+        t = Trainer.from_recipe(collapse_recipe(setup, DataSpec.of(ds), nz), ds, device=device, steps=steps or b.steps,
+                                batch_size=batch_size or b.batch_size, seed=seed, log_every=50, ema=None)
         t0 = time.perf_counter(); t.fit(); secs = time.perf_counter() - t0
         x = t.sample(n_eval, seed=1234)
         rows.append(dict(setup=setup, seed=seed, **mode_measures(x, ds.centers, ds.std), seconds=round(secs, 1), samples=x))
     return rows
 
-def format_table(rows: list[dict], keys: Sequence[str] = ('setup', 'modes', 'high_quality', 'reverse_kl', 'seconds')) -> str:
+# %% ../nbs/09_diagnostics.ipynb #168668f6
+def format_table(rows: list[dict], # one dict of measures per row
+                 keys: Sequence[str] = ('setup', 'modes', 'high_quality', 'reverse_kl', 'seconds'), # the columns
+                ) -> str:
     "Rows of measures as a fixed-width text table."
     fmt = lambda k, v: (f'{v:.1f}' if k == 'seconds' else f'{v:.3f}') if isinstance(v, float) else str(v)
     cells = [list(keys)] + [[fmt(k, r[k]) for k in keys] for r in rows]

@@ -6,10 +6,9 @@ Docs: https://ganlab.github.io/ganlab/metrics.html.md"""
 
 # %% ../nbs/08_metrics.ipynb #f075b68e
 from __future__ import annotations
-import os, sys, math, time, argparse, contextlib
+import sys
 from pathlib import Path
-from typing import Any, Callable, Sequence
-from urllib.error import URLError
+from typing import Callable
 
 import numpy as np
 import torch
@@ -17,22 +16,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from .core import get_device, ganlab_home, atomic_write, register_budget, budget
-from .data import get_dataset, scan_image_folder, DataError, GanDataset
+from .core import get_device, ganlab_home, atomic_write, register_budget
+from .data import get_dataset, scan_image_folder, sample_batch, DataError
+from .inception import load_inception
+from .modes import mode_measures
+from .train import Trainer
 
 # %% auto #0
-__all__ = ['INCEPTION_URL', 'INCEPTION_FILE', 'WEIGHTS_ENV', 'CLASSIFIER_RECIPES', 'feature_stats', 'trace_sqrt_product',
-           'frechet_distance', 'save_stats', 'load_stats', 'InceptionV3FID', 'WeightsError', 'inception_weights_path',
-           'load_inception', 'SmallClassifier', 'augment', 'train_classifier', 'classifier_accuracy',
-           'StackedDigitsClassifier', 'classifier_for', 'predict_labels', 'classifier_features', 'FeatureExtractor',
+__all__ = ['CLASSIFIER_RECIPES', 'CLASSIFIED_DATASETS', 'feature_stats', 'trace_sqrt_product', 'frechet_distance', 'save_stats',
+           'load_stats', 'batched_apply', 'SmallClassifier', 'predict_labels', 'classifier_features', 'augment',
+           'train_classifier', 'classifier_accuracy', 'StackedDigitsClassifier', 'classifier_for', 'FeatureExtractor',
            'get_feature_extractor', 'source_features', 'compute_stats', 'fid', 'mmd2_unbiased', 'kid',
-           'inception_score', 'knn_radii', 'ball_hits', 'precision_recall', 'density_coverage', 'add_fid_command',
-           'cmd_fid']
+           'inception_score', 'knn_radii', 'ball_hits', 'precision_recall', 'density_coverage', 'evaluate_run']
 
 # %% ../nbs/08_metrics.ipynb #126449ed
 register_budget('metrics',
-                quick=dict(inception_images=2, kid_subsets=50, points=1000),
-                full=dict(inception_images=50, kid_subsets=100, points=5000))
+                quick=dict(kid_subsets=50, points=1000),
+                full=dict(kid_subsets=100, points=5000))
 
 # %% ../nbs/08_metrics.ipynb #c54198c9
 def _as_f64(a) -> np.ndarray:
@@ -63,12 +63,8 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(lam, 0, None)).sum())
 
 # %% ../nbs/08_metrics.ipynb #04c397c0
-def frechet_distance(mu1, # mean (D,) of the first set of features
-                     sigma1, # covariance (D, D) of the first set
-                     mu2, # mean (D,) of the second set
-                     sigma2, # covariance (D, D) of the second set
-                    ) -> float:
-    "Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2): ‖μ₁-μ₂‖² + tr Σ₁ + tr Σ₂ - 2 tr √(Σ₁Σ₂)."
+def _checked_stats(mu1, sigma1, mu2, sigma2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    "Two Gaussians' statistics as float64 arrays, means (D,) and covariances (D, D), checked to match and be finite."
     mu1, sigma1, mu2, sigma2 = map(_as_f64, (mu1, sigma1, mu2, sigma2))
     mu1, mu2, sigma1, sigma2 = np.atleast_1d(mu1), np.atleast_1d(mu2), np.atleast_2d(sigma1), np.atleast_2d(sigma2)
     d = len(mu1)
@@ -77,6 +73,15 @@ def frechet_distance(mu1, # mean (D,) of the first set of features
                          f"{sigma2.shape}. Both sets must come from the same feature extractor.")
     if not all(np.isfinite(a).all() for a in (mu1, sigma1, mu2, sigma2)):
         raise ValueError("Statistics contain NaN or Inf; the features they were computed from are broken.")
+    return mu1, sigma1, mu2, sigma2
+
+def frechet_distance(mu1, # mean (D,) of the first set of features
+                     sigma1, # covariance (D, D) of the first set
+                     mu2, # mean (D,) of the second set
+                     sigma2, # covariance (D, D) of the second set
+                    ) -> float:
+    "Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2): ‖μ₁-μ₂‖² + tr Σ₁ + tr Σ₂ - 2 tr √(Σ₁Σ₂)."
+    mu1, sigma1, mu2, sigma2 = _checked_stats(mu1, sigma1, mu2, sigma2)
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt_product(sigma1, sigma2))
 
@@ -101,188 +106,6 @@ def load_stats(path: str | Path, # an `.npz` file with arrays `mu` and `sigma`
             raise DataError(f"{path} holds {sorted(f.files)}, not the arrays 'mu' and 'sigma' of an FID statistics file.")
         return f['mu'].astype(np.float64), f['sigma'].astype(np.float64)
 
-# %% ../nbs/08_metrics.ipynb #ea756380
-class _Conv(nn.Module):
-    "Convolution (no bias) → batch norm (ε = 0.001) → ReLU: the unit every Inception branch is made of."
-    def __init__(self, cin: int, cout: int, kernel, stride: int = 1, padding=0):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=False)
-        self.bn = nn.BatchNorm2d(cout, eps=0.001)
-    def forward(self, x): return F.relu(self.bn(self.conv(x)))
-
-def _avg3(x): return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)   # padding not counted
-
-# %% ../nbs/08_metrics.ipynb #efe317bd
-class _MixedA(nn.Module):
-    "35×35 block: 1×1, 5×5, double 3×3 and pool branches."
-    def __init__(self, cin: int, pool: int):
-        super().__init__()
-        self.branch1x1 = _Conv(cin, 64, 1)
-        self.branch5x5_1, self.branch5x5_2 = _Conv(cin, 48, 1), _Conv(48, 64, 5, padding=2)
-        self.branch3x3dbl_1, self.branch3x3dbl_2 = _Conv(cin, 64, 1), _Conv(64, 96, 3, padding=1)
-        self.branch3x3dbl_3 = _Conv(96, 96, 3, padding=1)
-        self.branch_pool = _Conv(cin, pool, 1)
-    def forward(self, x):
-        return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)),
-                          self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-                          self.branch_pool(_avg3(x))], 1)
-
-class _MixedB(nn.Module):
-    "35→17 reduction: strided 3×3, strided double 3×3 and max-pool branches."
-    def __init__(self, cin: int):
-        super().__init__()
-        self.branch3x3 = _Conv(cin, 384, 3, stride=2)
-        self.branch3x3dbl_1, self.branch3x3dbl_2 = _Conv(cin, 64, 1), _Conv(64, 96, 3, padding=1)
-        self.branch3x3dbl_3 = _Conv(96, 96, 3, stride=2)
-    def forward(self, x):
-        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-                          F.max_pool2d(x, 3, stride=2)], 1)
-
-# %% ../nbs/08_metrics.ipynb #493628c4
-class _MixedC(nn.Module):
-    "17×17 block with factorised 7×7 convolutions (1×7 then 7×1)."
-    def __init__(self, cin: int, c7: int):
-        super().__init__()
-        h, v = dict(kernel=(1, 7), padding=(0, 3)), dict(kernel=(7, 1), padding=(3, 0))
-        self.branch1x1 = _Conv(cin, 192, 1)
-        self.branch7x7_1, self.branch7x7_2, self.branch7x7_3 = _Conv(cin, c7, 1), _Conv(c7, c7, **h), _Conv(c7, 192, **v)
-        self.branch7x7dbl_1, self.branch7x7dbl_2 = _Conv(cin, c7, 1), _Conv(c7, c7, **v)
-        self.branch7x7dbl_3, self.branch7x7dbl_4 = _Conv(c7, c7, **h), _Conv(c7, c7, **v)
-        self.branch7x7dbl_5 = _Conv(c7, 192, **h)
-        self.branch_pool = _Conv(cin, 192, 1)
-    def forward(self, x):
-        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
-        d = x
-        for i in range(1, 6): d = getattr(self, f'branch7x7dbl_{i}')(d)
-        return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_avg3(x))], 1)
-
-class _MixedD(nn.Module):
-    "17→8 reduction: strided 3×3, 7×7-then-strided-3×3 and max-pool branches."
-    def __init__(self, cin: int):
-        super().__init__()
-        self.branch3x3_1, self.branch3x3_2 = _Conv(cin, 192, 1), _Conv(192, 320, 3, stride=2)
-        self.branch7x7x3_1, self.branch7x7x3_2 = _Conv(cin, 192, 1), _Conv(192, 192, (1, 7), padding=(0, 3))
-        self.branch7x7x3_3, self.branch7x7x3_4 = _Conv(192, 192, (7, 1), padding=(3, 0)), _Conv(192, 192, 3, stride=2)
-    def forward(self, x):
-        b7 = x
-        for i in range(1, 5): b7 = getattr(self, f'branch7x7x3_{i}')(b7)
-        return torch.cat([self.branch3x3_2(self.branch3x3_1(x)), b7, F.max_pool2d(x, 3, stride=2)], 1)
-
-# %% ../nbs/08_metrics.ipynb #2fc817cb
-class _MixedE(nn.Module):
-    "8×8 block with split 1×3 / 3×1 branches; `pool` is 'avg' (Mixed_7b) or 'max' (Mixed_7c in the FID graph)."
-    def __init__(self, cin: int, pool: str):
-        super().__init__()
-        h, v = dict(kernel=(1, 3), padding=(0, 1)), dict(kernel=(3, 1), padding=(1, 0))
-        self.pool = pool
-        self.branch1x1 = _Conv(cin, 320, 1)
-        self.branch3x3_1, self.branch3x3_2a, self.branch3x3_2b = _Conv(cin, 384, 1), _Conv(384, 384, **h), _Conv(384, 384, **v)
-        self.branch3x3dbl_1, self.branch3x3dbl_2 = _Conv(cin, 448, 1), _Conv(448, 384, 3, padding=1)
-        self.branch3x3dbl_3a, self.branch3x3dbl_3b = _Conv(384, 384, **h), _Conv(384, 384, **v)
-        self.branch_pool = _Conv(cin, 192, 1)
-    def forward(self, x):
-        b3 = self.branch3x3_1(x)
-        d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-        p = _avg3(x) if self.pool == 'avg' else F.max_pool2d(x, 3, stride=1, padding=1)
-        return torch.cat([self.branch1x1(x), self.branch3x3_2a(b3), self.branch3x3_2b(b3),
-                          self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d), self.branch_pool(p)], 1)
-
-# %% ../nbs/08_metrics.ipynb #27d82e0d
-_INCEPTION_STEM = ['Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3', 'Conv2d_3b_1x1', 'Conv2d_4a_3x3']
-_INCEPTION_MIXED = ['Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e',
-                    'Mixed_7a', 'Mixed_7b', 'Mixed_7c']
-
-class InceptionV3FID(nn.Module):
-    "The Inception-v3 of FID (pytorch-fid's port of TensorFlow's 2015-12-05 graph): images in [-1, 1] → 2048-d pool3 features."
-    def __init__(self):
-        super().__init__()
-        for n, args in zip(_INCEPTION_STEM, [(3, 32, 3, 2), (32, 32, 3), (32, 64, 3, 1, 1), (64, 80, 1), (80, 192, 3)]):
-            setattr(self, n, _Conv(*args))
-        blocks = [_MixedA(192, 32), _MixedA(256, 64), _MixedA(288, 64), _MixedB(288), _MixedC(768, 128),
-                  _MixedC(768, 160), _MixedC(768, 160), _MixedC(768, 192), _MixedD(768), _MixedE(1280, 'avg'),
-                  _MixedE(2048, 'max')]
-        for n, b in zip(_INCEPTION_MIXED, blocks): setattr(self, n, b)
-        self.fc = nn.Linear(2048, 1008)
-        self.has_classifier = True                           # False when loaded from pool3-only weights
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Pool3 features (B, 2048) of images (B, 3, H, W) in [-1, 1] of any size."
-        x = F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)     # (B, 3, 299, 299)
-        for i, n in enumerate(_INCEPTION_STEM):
-            x = getattr(self, n)(x)
-            if i in (2, 4): x = F.max_pool2d(x, 3, stride=2)                               # → 73², then 35²
-        for n in _INCEPTION_MIXED: x = getattr(self, n)(x)                                 # (B, 2048, 8, 8)
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)                                      # (B, 2048)
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        "Class logits (B, 1008) of the TensorFlow graph's classifier."
-        return self.fc(self.forward(x))
-
-# %% ../nbs/08_metrics.ipynb #ff3ae1bc
-INCEPTION_URL = 'https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth'
-INCEPTION_FILE = 'pt_inception-2015-12-05-6726825d.pth'
-WEIGHTS_ENV = 'GANLAB_INCEPTION_WEIGHTS'
-
-class WeightsError(FileNotFoundError):
-    "Inception weights are missing or unusable; the message says which file to place where."
-
-def _download(url: str, dest: Path):
-    "Download `url` to `dest` through a temporary file in the same folder."
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f'.{dest.name}.part')
-    try:
-        torch.hub.download_url_to_file(url, str(tmp), progress=True)
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError): tmp.unlink()
-
-# %% ../nbs/08_metrics.ipynb #dc4682db
-def inception_weights_path(weights: str | Path | None = None, # a local weights file; overrides everything else
-                           download: bool = True, # fetch the file if it is nowhere to be found
-                          ) -> Path:
-    "The FID Inception weights file: `weights`, else `$GANLAB_INCEPTION_WEIGHTS`, else the cache, else a download."
-    given = weights or os.environ.get(WEIGHTS_ENV)
-    if given:
-        p = Path(given).expanduser()
-        if not p.is_file():
-            src = 'weights argument' if weights else f'${WEIGHTS_ENV}'
-            raise WeightsError(f"The Inception weights file {p} (from the {src}) does not exist.")
-        return p
-    cached = ganlab_home('weights', INCEPTION_FILE)
-    if cached.is_file(): return cached
-    how = (f"Download {INCEPTION_URL} on a machine with internet and place it at {cached}, "
-           f"or set {WEIGHTS_ENV}=/path/to/{INCEPTION_FILE} (or pass --weights/weights=).")
-    if not download: raise WeightsError(f"The FID Inception weights are not in the cache. {how}")
-    try: _download(INCEPTION_URL, cached)
-    except (URLError, OSError, RuntimeError) as e:
-        raise WeightsError(f"Could not download the FID Inception weights ({e}). {how}") from e
-    return cached
-
-# %% ../nbs/08_metrics.ipynb #595c6cbe
-def _from_pytorch_fid_blocks(sd: dict) -> dict:
-    "Rename a pytorch-fid `InceptionV3` state dict (`blocks.i.j.…`) to the weight file's layer names."
-    groups = [_INCEPTION_STEM[:3], _INCEPTION_STEM[3:], _INCEPTION_MIXED[:8], _INCEPTION_MIXED[8:]]
-    out = {}
-    for k, v in sd.items():
-        _, i, j, rest = k.split('.', 3)
-        out[f'{groups[int(i)][int(j)]}.{rest}'] = v
-    return out
-
-def load_inception(weights: str | Path | None = None, # a local weights file (see `inception_weights_path`)
-                   device: str | torch.device | None = None, # where to run it
-                   download: bool = True, # download the weights if they are not found
-                  ) -> InceptionV3FID:
-    "The FID Inception network with pytorch-fid's weights, in eval mode."
-    path = inception_weights_path(weights, download)
-    try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise WeightsError(f"{path} is not a readable PyTorch weights file ({e}).") from e
-    net = InceptionV3FID()
-    if isinstance(sd, dict) and any(k.startswith('blocks.') for k in sd):
-        sd = {**_from_pytorch_fid_blocks(sd), **{f'fc.{k}': v for k, v in net.fc.state_dict().items()}}
-        net.has_classifier = False                        # pool3 features only: no Inception Score from these
-    try: net.load_state_dict(sd)
-    except (RuntimeError, TypeError, AttributeError) as e:
-        raise WeightsError(f"{path} is not the FID Inception weights ({INCEPTION_FILE}): {str(e)[:300]}") from e
-    return net.eval().to(get_device(device))
-
 # %% ../nbs/08_metrics.ipynb #4f45d70d
 def _fit_images(x: torch.Tensor, channels: int, resolution: int | None) -> torch.Tensor:
     "Convert images (B, C, H, W) to `channels` (grey ↔ RGB) and, if given, `resolution`."
@@ -296,9 +119,29 @@ def _fit_images(x: torch.Tensor, channels: int, resolution: int | None) -> torch
         x = F.interpolate(x, size=(resolution, resolution), mode='bilinear' if up else 'area', **({'align_corners': False} if up else {}))
     return x
 
-def _batched(f: Callable, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    "Apply `f` to `x` in batches without gradients, on the module's device."
-    return torch.cat([f(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+# %% ../nbs/08_metrics.ipynb #271c1f04
+def _module_of(f: Callable) -> nn.Module | None:
+    "The module `f` is, or whose method it is; None for a plain function."
+    m = getattr(f, '__self__', f)
+    return m if isinstance(m, nn.Module) else None
+
+@torch.no_grad()
+def batched_apply(f: Callable, # a module, a module's method (e.g. `net.features`) or a function of a batch
+                  x: torch.Tensor, # inputs (N, ...) on any device
+                  batch_size: int = 256, # inputs per call of `f`
+                  device: str | torch.device | None = None, # where `f` runs; default: its module's device, else x's
+                 ) -> torch.Tensor:
+    "`f` on `x` in batches, without gradients and with its module in eval mode; the results concatenated on the CPU."
+    if len(x) == 0: raise ValueError("batched_apply got no inputs; pass at least one (N ≥ 1).")
+    if batch_size < 1: raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
+    m = _module_of(f)
+    p = next(m.parameters(), None) if m is not None else None
+    dev = torch.device(device) if device is not None else p.device if p is not None else x.device
+    was_training = m is not None and m.training
+    if m is not None: m.eval()
+    try: return torch.cat([f(x[i:i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)])
+    finally:
+        if m is not None: m.train(was_training)
 
 # %% ../nbs/08_metrics.ipynb #505c7d3c
 class SmallClassifier(nn.Module):
@@ -323,6 +166,19 @@ class SmallClassifier(nn.Module):
     def features(self, x): return self.body(_fit_images(x, self.channels, self.work))   # (B, feat_dim)
     def forward(self, x): return self.head(self.features(x))                             # (B, num_classes)
     def predict(self, x): return self(x).argmax(1)                       # (B,)
+
+# %% ../nbs/08_metrics.ipynb #6d853e94
+def predict_labels(classifier: nn.Module, # from `classifier_for`
+                   images: torch.Tensor, # (B, C, H, W) in [-1, 1]
+                  ) -> torch.Tensor:
+    "The class each image shows, as a LongTensor (B,)."
+    return batched_apply(classifier.predict, _fit_images(images, classifier.channels, classifier.resolution)).long()
+
+def classifier_features(classifier: nn.Module, # from `classifier_for`
+                        images: torch.Tensor, # (B, C, H, W) in [-1, 1]
+                       ) -> torch.Tensor:
+    "Penultimate-layer features (B, D) of `classifier`: the feature space of digits-FID."
+    return batched_apply(classifier.features, _fit_images(images, classifier.channels, classifier.resolution))
 
 # %% ../nbs/08_metrics.ipynb #acbe2076
 def augment(x: torch.Tensor, # images (B, C, H, W) in [-1, 1] on a -1 background
@@ -412,42 +268,21 @@ def classifier_for(dataset: str = 'digits', # 'digits', 'stacked_digits' or 'sha
     with atomic_write(path) as f: torch.save(dict(config=net.config(), state_dict=net.state_dict(), accuracy=net.accuracy), f)
     return net
 
-# %% ../nbs/08_metrics.ipynb #6d853e94
-@torch.no_grad()
-def predict_labels(classifier: nn.Module, # from `classifier_for`
-                   images: torch.Tensor, # (B, C, H, W) in [-1, 1]
-                  ) -> torch.Tensor:
-    "The class each image shows, as a LongTensor (B,)."
-    dev = next(classifier.parameters()).device
-    x = _fit_images(images, classifier.channels, classifier.resolution)
-    return _batched(lambda b: classifier.predict(b.to(dev)).cpu(), x).long()
-
-@torch.no_grad()
-def classifier_features(classifier: nn.Module, # from `classifier_for`
-                        images: torch.Tensor, # (B, C, H, W) in [-1, 1]
-                       ) -> torch.Tensor:
-    "Penultimate-layer features (B, D) of `classifier`: the feature space of digits-FID."
-    dev = next(classifier.parameters()).device
-    x = _fit_images(images, classifier.channels, classifier.resolution)
-    return _batched(lambda b: classifier.features(b.to(dev)).cpu(), x)
-
 # %% ../nbs/08_metrics.ipynb #e4e2daa7
 class FeatureExtractor:
     "A feature network with its input conventions: images in [-1, 1] → (N, D) float64 features."
     def __init__(self, net: nn.Module, kind: str, channels: int, resolution: int | None, batch_size: int = 50):
         self.net, self.kind, self.channels, self.resolution, self.batch_size = net.eval(), kind, channels, resolution, batch_size
         self.device = next(net.parameters()).device
-    @torch.no_grad()
-    def features(self, images: torch.Tensor) -> np.ndarray:
+    def _apply(self, f: Callable, images: torch.Tensor) -> np.ndarray:
         x = _fit_images(images, self.channels, self.resolution)
-        f = self.net.features if hasattr(self.net, 'features') else self.net
-        return _batched(lambda b: f(b.to(self.device)).double().cpu(), x, self.batch_size).numpy()
-    @torch.no_grad()
+        return batched_apply(f, x, self.batch_size, self.device).double().numpy()
+    def features(self, images: torch.Tensor) -> np.ndarray:
+        "Features (N, D) of images (N, C, H, W) in [-1, 1], in float64."
+        return self._apply(getattr(self.net, 'features', self.net), images)
     def logits(self, images: torch.Tensor) -> np.ndarray:
         "Class logits (N, K), for the Inception Score."
-        x = _fit_images(images, self.channels, self.resolution)
-        f = self.net.logits if hasattr(self.net, 'logits') else self.net
-        return _batched(lambda b: f(b.to(self.device)).double().cpu(), x, self.batch_size).numpy()
+        return self._apply(getattr(self.net, 'logits', self.net), images)
     __call__ = features
     def __repr__(self): return f"FeatureExtractor({self.kind}, {self.channels} channels, resolution {self.resolution or 'any'})"
 
@@ -610,49 +445,23 @@ def density_coverage(real_feats, # real features (N, D)
     counts, covered = ball_hits(r, knn_radii(r, k), f)
     return float(counts.sum() / (k * len(f))), float(covered.float().mean())
 
-# %% ../nbs/08_metrics.ipynb #424f878c
-def add_fid_command(subparsers) -> argparse.ArgumentParser:
-    "Register `fid` on an argparse subparsers object."
-    p = subparsers.add_parser('fid', help='FID between two image folders or .npz statistics files',
-                              description='Fréchet Inception Distance between two image folders or .npz statistics '
-                                          'files (pytorch-fid format); the FID is printed as the last line.')
-    p.add_argument('path1', help='a folder of images, or an .npz file with mu and sigma')
-    p.add_argument('path2', nargs='?', help='the same kinds of thing; may be omitted with --save-stats')
-    p.add_argument('--features', choices=['inception', 'digits'], default='inception',
-                   help="'inception' (pytorch-fid's network, comparable with papers) or 'digits' (the kit's digits classifier)")
-    p.add_argument('--save-stats', metavar='FILE', help="also write PATH1's statistics to FILE (.npz)")
-    p.add_argument('--batch-size', type=int, default=50, help='images per forward pass (default 50)')
-    p.add_argument('--device', help='cpu, cuda, cuda:N or mps (default: $GANLAB_DEVICE, then the best available)')
-    p.add_argument('--weights', help=f'a local {INCEPTION_FILE} (default: ${WEIGHTS_ENV}, then the cache, then a download)')
-    p.set_defaults(func=cmd_fid)
-    return p
+# %% ../nbs/08_metrics.ipynb #e39652bb
+CLASSIFIED_DATASETS = ('digits', 'stacked_digits', 'shapes')   # the datasets the kit has a classifier for
 
-# %% ../nbs/08_metrics.ipynb #bd4e48d1
-def _describe(path: str, stats) -> str:
-    return f"{path}: {stats[0].shape[0]}-d statistics" + ('' if str(path).endswith('.npz') else f" of {stats[2]} images")
-
-def cmd_fid(args) -> int:
-    "Run `ganlab fid`: print each input's statistics, then the FID as the last line."
-    if args.path2 is None and not args.save_stats:
-        raise DataError("ganlab fid needs PATH2 (a folder or .npz file) to compare with, or --save-stats FILE to only save PATH1's statistics.")
-    if args.batch_size < 1: raise DataError(f"--batch-size must be at least 1, not {args.batch_size}.")
-    try: device = get_device(args.device)
-    except ValueError as e: raise DataError(str(e)) from None
-    paths = [p for p in (args.path1, args.path2) if p is not None]
-    for p in paths:
-        if not Path(p).expanduser().exists(): raise FileNotFoundError(f"{p} does not exist; give a folder of images or an .npz statistics file.")
-    ext = None
-    if not all(p.endswith('.npz') for p in paths):
-        ext = get_feature_extractor(args.features, 'digits', 32, device, args.weights, args.batch_size)
-    stats = []
-    for p in paths:
-        if p.endswith('.npz'): stats.append((*load_stats(p), None))
-        else: f = source_features(p, ext); stats.append((*feature_stats(f), len(f)))
-        print(_describe(p, stats[-1]))
-    if args.save_stats: print(f"saved statistics of {args.path1} to {save_stats(args.save_stats, *stats[0][:2])}")
-    if len(stats) == 1: return 0
-    if stats[0][0].shape != stats[1][0].shape:
-        raise DataError(f"{paths[0]} has {stats[0][0].shape[0]}-d statistics but {paths[1]} has {stats[1][0].shape[0]}-d: "
-                        "compute both with the same --features.")
-    print(f"{frechet_distance(*stats[0][:2], *stats[1][:2]):.6f}")
-    return 0
+def evaluate_run(trainer: Trainer, # a trained run
+                 n: int = 1000, # generated samples to score
+                 seed: int = 0, # fixes the samples
+                ) -> dict:
+    "Quality figures for a run where the kit can compute them offline: classifier-FID and classes covered, or mode measures."
+    ds = trainer.data
+    if ds.is_image and ds.name in CLASSIFIED_DATASETS:
+        clf = classifier_for(ds.name, ds.resolution)
+        fake = trainer.sample(n, seed)
+        real, _ = sample_batch(get_dataset(ds.name, resolution=ds.resolution, split='test'), n, seed)
+        dist = frechet_distance(*feature_stats(classifier_features(clf, real)), *feature_stats(classifier_features(clf, fake)))
+        covered = predict_labels(clf, fake).unique().numel()
+        return dict(classifier_fid=round(float(dist), 3), classes_covered=covered, num_classes=ds.num_classes, samples=n)
+    if not ds.is_image and hasattr(ds, 'centers'):
+        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
+                mode_measures(trainer.sample(2500, seed), ds.centers, ds.std).items()}
+    return {}

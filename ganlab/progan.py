@@ -13,13 +13,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import register_budget
-from .dcgan import check_resolution
+from .dcgan import check_resolution, MLPDiscriminator
 from .train import Recipe, DataSpec, register_model
 from .wgan import Wasserstein, GradientPenalty
 
 # %% auto #0
-__all__ = ['EqualConv2d', 'EqualLinear', 'PixelNorm', 'MinibatchStdDev', 'progan_channels', 'GBlock', 'ProGenerator', 'DBlock',
-           'DFinal', 'ProDiscriminator', 'WassersteinDrift', 'real_at_stage', 'GrowthSchedule', 'progan_recipe']
+__all__ = ['EqualConv2d', 'EqualLinear', 'PixelNorm', 'MinibatchStdDev', 'MinibatchStdMLP', 'progan_channels', 'GBlock',
+           'ProGenerator', 'DBlock', 'DFinal', 'ProDiscriminator', 'WassersteinDrift', 'real_at_stage',
+           'GrowthSchedule', 'progan_recipe']
 
 # %% ../nbs/07_progan.ipynb #55eda1e2
 class EqualConv2d(nn.Module):
@@ -41,7 +42,8 @@ class EqualLinear(nn.Module):
         self.weight = nn.Parameter(torch.randn(d_out, d_in))
         self.bias = nn.Parameter(torch.zeros(d_out))
         self.scale = gain / math.sqrt(d_in)
-    def forward(self, x: torch.Tensor) -> torch.Tensor: return F.linear(x, self.weight * self.scale, self.bias)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias)
 
 # %% ../nbs/07_progan.ipynb #51c7c025
 class PixelNorm(nn.Module):
@@ -67,6 +69,15 @@ class MinibatchStdDev(nn.Module):
         s = (y.var(0, unbiased=False) + self.eps).sqrt().flatten(1).mean(1)   # (M,): one number per group
         s = s.repeat(g).to(x.dtype).view(B, 1, *([1] * (x.ndim - 2)))      # (B, 1, 1, 1) or (B, 1)
         return torch.cat([x, s.expand(B, 1, *x.shape[2:])], 1)
+
+# %% ../nbs/07_progan.ipynb #c7718363
+class MinibatchStdMLP(nn.Module):
+    "An MLP discriminator for points that sees each point with its group's minibatch standard deviation."
+    def __init__(self, dim: int = 2, hidden: int = 128, depth: int = 3, group_size: int = 4, scale: float = 1.0):
+        super().__init__()
+        self.stddev, self.net = MinibatchStdDev(group_size), MLPDiscriminator(dim + 1, hidden, depth, scale)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.stddev(x))                  # (B, dim) → (B, dim + 1) → (B,)
 
 # %% ../nbs/07_progan.ipynb #49b5b257
 def progan_channels(resolution: int, width: int = 16, max_channels: int = 512) -> list[int]:

@@ -12,15 +12,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
+import matplotlib.pyplot as plt
 
 from .core import register_budget, to_unit
-from .dcgan import check_resolution, _widths
+from .dcgan import check_resolution, channel_widths
 from .train import Objective, Recipe, DataSpec, register_model, generate
 
 # %% auto #0
 __all__ = ['power_iteration', 'sn_conv2d', 'sn_linear', 'SelfAttention', 'd_loss_hinge', 'g_loss_hinge', 'Hinge',
            'ConditionalBatchNorm2d', 'UpBlock', 'SAGANGenerator', 'SAGANDiscriminator', 'sagan_recipe',
-           'attention_maps', 'AttentionExplorer']
+           'attention_maps', 'query_attention', 'show_attention']
 
 # %% ../nbs/06_sagan.ipynb #f84646ae
 def power_iteration(W: torch.Tensor, # a matrix (out, in); a convolution kernel is flattened to (out, in·k·k)
@@ -130,7 +131,7 @@ class SAGANGenerator(nn.Module):
         n = check_resolution(resolution)
         self.resolution, self.nz, self.num_classes = resolution, nz, num_classes
         self.attn_res = _attn_res(resolution, attn_res)
-        w = _widths(n + 1, width)                     # channels at 4, 8, ..., resolution
+        w = channel_widths(n + 1, width)                     # channels at 4, 8, ..., resolution
         self.stem = sn_linear(nz, w[0] * 16)
         self.stem_norm = ConditionalBatchNorm2d(w[0], num_classes)
         self.blocks = nn.ModuleList([UpBlock(w[i], w[i + 1], num_classes) for i in range(n)])
@@ -159,7 +160,7 @@ class SAGANDiscriminator(nn.Module):
         n = check_resolution(resolution)
         self.resolution, self.num_classes = resolution, num_classes
         self.attn_res = _attn_res(resolution, attn_res)
-        w = _widths(n + 1, width)[::-1]               # channels at resolution, ..., 8, 4
+        w = channel_widths(n + 1, width)[::-1]               # channels at resolution, ..., 8, 4
         self.from_image = sn_conv2d(channels, w[0])
         self.blocks = nn.ModuleList([sn_conv2d(w[i], w[i + 1], 4, 2, 1) for i in range(n)])
         self.attn_before = n - int(math.log2(self.attn_res)) + 2   # index of the first block below attn_res
@@ -206,58 +207,28 @@ def attention_maps(G: nn.Module, # a generator with a `SelfAttention` block in `
     r = int(math.isqrt(att.shape[-1]))
     return x, att.view(len(att), r, r, r, r).float().cpu()
 
-# %% ../nbs/06_sagan.ipynb #830e44b2
-class AttentionExplorer:
-    "A widget: pick a sample and a query pixel with sliders; a figure shows where that pixel attends."
-    def __init__(self, G: nn.Module, # a generator with a `SelfAttention` block in `G.attention`
-                 n: int = 8, # samples to choose from
-                 seed: int = 0, # fixes the noise
-                ):
-        import ipywidgets as W
-        from matplotlib.figure import Figure
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        self.images, self.maps = attention_maps(G, n, seed)           # (n, C, R, R), (n, r, r, r, r)
-        R = self.images.shape[-1]
-        self.sample = W.IntSlider(0, 0, n - 1, description='sample')
-        self.x, self.y = W.IntSlider(R // 2, 0, R - 1, description='x'), W.IntSlider(R // 2, 0, R - 1, description='y')
-        self.output = W.Output()
-        self.figure = Figure(figsize=(7, 3.6))   # not through pyplot: nothing is shown twice or left open
-        FigureCanvasAgg(self.figure)
-        self.ax_img, self.ax_att = self.figure.subplots(1, 2)
-        grey = to_unit(self.images[0]).permute(1, 2, 0)
-        self.picture = self.ax_img.imshow(grey.squeeze(-1) if grey.shape[-1] == 1 else grey, cmap='gray', interpolation='nearest')
-        self.background = self.ax_att.imshow(grey.mean(-1), cmap='gray', interpolation='nearest')
-        self.heat = self.ax_att.imshow(self.attention(), cmap='inferno', alpha=0.7, interpolation='nearest')
-        self.markers = [ax.plot([self.x.value], [self.y.value], 'c+', ms=12, mew=2)[0] for ax in (self.ax_img, self.ax_att)]
-        for ax in (self.ax_img, self.ax_att): ax.set_axis_off()
-        for s in (self.sample, self.x, self.y): s.observe(self.update, names='value')
-        self.widget = W.VBox([W.HBox([self.sample, self.x, self.y]), self.output])
-        self.update()
+# %% ../nbs/06_sagan.ipynb #af577609
+def query_attention(maps: torch.Tensor, # attention maps (n, r, r, r, r) from `attention_maps`
+                    sample: int, # which of the n samples
+                    qx: int, qy: int, # the query pixel's column and row, in image pixels
+                    size: int, # R, the image size
+                   ) -> torch.Tensor:
+    "Where pixel (qx, qy) of a sample looks: its attention map, upsampled to the image size (R, R)."
+    r = maps.shape[-1]
+    a = maps[sample, qy * r // size, qx * r // size]                # (r, r): the row of the query's position
+    return F.interpolate(a[None, None], size=size, mode='nearest')[0, 0]
 
-    def attention(self) -> torch.Tensor:
-        "The current query pixel's attention map, upsampled to the image size (R, R)."
-        R, r = self.images.shape[-1], self.maps.shape[-1]
-        a = self.maps[self.sample.value, self.y.value * r // R, self.x.value * r // R]
-        return F.interpolate(a[None, None], size=R, mode='nearest')[0, 0]
-
-    def update(self, change=None):
-        "Redraw for the current sliders."
-        from IPython.display import display
-        img = to_unit(self.images[self.sample.value]).permute(1, 2, 0)
-        self.picture.set_data(img.squeeze(-1) if img.shape[-1] == 1 else img)
-        self.background.set_data(img.mean(-1))
-        a = self.attention()
-        self.heat.set_data(a); self.heat.set_clim(0, a.max().item())
-        for m in self.markers: m.set_data([self.x.value], [self.y.value])
-        self.ax_att.set_title(f'where ({self.x.value}, {self.y.value}) looks')
-        self.figure.canvas.draw_idle()
-        self.output.clear_output(wait=True)
-        with self.output: display(self.figure)
-
-    def close(self):
-        "Close the figure and the widgets."
-        self.output.clear_output(); self.figure.clear(); self.widget.close()
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+def show_attention(images: torch.Tensor, # samples (n, C, R, R) in [-1, 1]
+                   maps: torch.Tensor, # their attention maps (n, r, r, r, r)
+                   sample: int, qx: int, qy: int, # which sample, and the query pixel
+                   ax: plt.Axes | None = None, # axes to draw on; a new figure if None
+                   title: str | None = None, # default: the sample and the query
+                  ) -> plt.Axes:
+    "Draw where a query pixel looks: a heat map over the sample in grey, the query marked with a cross."
+    if ax is None: _, ax = plt.subplots(figsize=(3, 3))
+    a = query_attention(maps, sample, qx, qy, images.shape[-1])
+    ax.imshow(to_unit(images[sample]).mean(0), cmap='gray', interpolation='nearest')
+    ax.imshow(a, cmap='inferno', alpha=0.7, interpolation='nearest', vmin=0, vmax=a.max().item())
+    ax.plot([qx], [qy], 'c+', ms=12, mew=2); ax.set_axis_off()
+    ax.set_title(f'sample {sample}, query ({qx}, {qy})' if title is None else title, fontsize=9)
+    return ax

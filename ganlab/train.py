@@ -6,30 +6,34 @@ Docs: https://ganlab.github.io/ganlab/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #14bd66b1
 from __future__ import annotations
-import copy, dataclasses, importlib, random, re, time
+import copy, dataclasses, random, re, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, asdict
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 import torch.nn as nn
+from fastcore.basics import patch
 
 import ganlab
-from .core import get_device, seed_everything, atomic_write, save_json, save_samples, save_figure, plot_history, budget, BUDGETS
-from .data import GanDataset, get_dataloader, get_dataset, dataset_info, sample_batch
+from .core import get_device, seed_everything, atomic_write, save_json, save_samples, save_figure, plot_history, budget, BUDGETS, register_budget
+from .data import GanDataset, get_dataset, dataset_info
+from .distributed import (init_distributed, per_rank_batch, callbacks_for_rank, wrap_ddp, get_rank_dataloader,
+                                rank_sample, sync_buffers, all_reduce_mean)
 from .dcgan import (d_loss_bce, g_loss_nonsaturating, Generator, Discriminator, MLPGenerator,
-                          MLPDiscriminator)
+                          MLPDiscriminator, PackedDiscriminator)
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS', 'MODEL_MODULES', 'RUN_KEYS',
-           'CLASSIFIED_DATASETS', 'Objective', 'NonSaturating', 'LeastSquares', 'Regulariser', 'grad_norm_sq', 'R1',
-           'TrainConfig', 'Callback', 'NonFiniteLossError', 'CheckpointError', 'grad_norm', 'Trainer', 'generate',
-           'load_checkpoint', 'check_compatible', 'ProgressBar', 'SampleGrid', 'LossPlot', 'Checkpoint',
-           'list_checkpoints', 'latest_checkpoint', 'DataSpec', 'Recipe', 'register_model', 'available_models',
-           'build_model', 'dcgan_networks', 'dcgan_recipe', 'RunExistsError', 'default_run_dir', 'train_run',
-           'evaluate_run', 'load_generator']
+__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS', 'MODEL_GROUP', 'RUN_KEYS', 'Objective',
+           'NonSaturating', 'LeastSquares', 'Regulariser', 'grad_norm_sq', 'R1', 'TrainConfig', 'Callback',
+           'NonFiniteLossError', 'CheckpointError', 'Trainer', 'ema_decay', 'grad_norm', 'generate', 'load_checkpoint',
+           'check_compatible', 'ProgressBar', 'SampleGrid', 'LossPlot', 'list_checkpoints', 'latest_checkpoint',
+           'Checkpoint', 'DataSpec', 'Recipe', 'register_model', 'available_models', 'model_builder', 'build_model',
+           'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError', 'default_run_dir', 'train_run',
+           'load_generator']
 
 # %% ../nbs/03_train.ipynb #46abf27b
 class Objective:
@@ -98,6 +102,7 @@ class TrainConfig:
     channels_last: bool | str = 'auto'     # channels-last layout for images: 'auto' = on CUDA only
     compile: bool = False                  # torch.compile both networks
     num_workers: int = 0                   # data-loading processes
+    sync_batchnorm: bool = False           # under torchrun on GPUs: batch-norm statistics of the global batch
 
     # fields that may change between a run and its resumption (they do not change the result on CPU)
     RESUMABLE_CHANGES = ('steps', 'log_every', 'amp', 'channels_last', 'compile', 'num_workers')
@@ -119,6 +124,7 @@ class TrainConfig:
 class Callback:
     "Hooks into the trainer's loop. Override the events you need."
     order = 0
+    main_process_only = False   # True for a callback that only reports (files, progress): under torchrun, rank 0 runs it
     def before_fit(self, trainer: 'Trainer'): pass
     def before_step(self, trainer: 'Trainer'): pass
     def after_d_step(self, trainer: 'Trainer'): pass
@@ -136,15 +142,7 @@ class NonFiniteLossError(FloatingPointError):
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used: missing, truncated, corrupt, not ganlab's, or of another model or setting."
 
-# %% ../nbs/03_train.ipynb #283410c5
-def _set_requires_grad(m: nn.Module, flag: bool):
-    for p in m.parameters(): p.requires_grad_(flag)
-
-def grad_norm(params: Iterable[nn.Parameter]) -> float:
-    "The global L2 norm of the gradients of `params` (0 when none has a gradient)."
-    gs = [p.grad.detach().float().norm() for p in params if p.grad is not None]
-    return torch.stack(gs).norm().item() if gs else 0.0
-
+# %% ../nbs/03_train.ipynb #21a55f22
 class Trainer:
     "Train a GAN: objective, regularisers, `n_critic`, TTUR, EMA, schedule hook, callbacks and exact resumption."
     def __init__(self, G: nn.Module, # generator; `G(z, y=None)` with `G.nz` noise dimensions
@@ -155,254 +153,257 @@ class Trainer:
                  config: TrainConfig | None = None, # how to train
                  callbacks: Iterable[Callback] = (), # progress, samples, checkpoints, dashboards
                  schedule: Callable[['Trainer', int], None] | None = None, # runs before each step; a function of the step
-                 device: str | torch.device | None = None, # default `get_device()`
+                 device: str | torch.device | None = None, # default `get_device()` (under torchrun: this rank's GPU)
                  run_info: dict | None = None, # what was trained (model, data, sizes); saved and checked on resume
                 ):
-        self.config = config or TrainConfig()
-        self.device = get_device(device) if not isinstance(device, torch.device) else device
-        self.objective = objective or NonSaturating()
-        self.regularisers = list(regularisers)
-        self.callbacks = sorted(callbacks, key=lambda c: c.order)
+        self.config, self.data = config or TrainConfig(), data
+        self.world, self.device = init_distributed(device)   # under torchrun: this rank's place, and its GPU
+        per_rank_batch(self.config.batch_size, self.world.world_size)   # the global batch splits evenly
+        self.objective, self.regularisers = objective or NonSaturating(), list(regularisers)
+        self.callbacks = sorted(callbacks_for_rank(list(callbacks), self.world), key=lambda c: c.order)
         self.schedule, self.run_info = schedule, dict(run_info or {})
         cuda = self.device.type == 'cuda'
         self.amp = cuda if self.config.amp == 'auto' else bool(self.config.amp)
         self.channels_last = (cuda if self.config.channels_last == 'auto' else bool(self.config.channels_last)) and data.is_image
-        self.step, self.batches_used, self.history = 0, 0, []
+        self.step, self.batches_used, self.history = 0, 0, []   # generator steps, real batches drawn, log records
         self.last_checkpoint: Path | None = None
         self.stop_requested, self.error = False, None
-        self.real_transform: Callable[[torch.Tensor], torch.Tensor] | None = None
-        self.noise = torch.Generator().manual_seed(self.config.seed)
+        self.real_transform: Callable[[torch.Tensor], torch.Tensor] | None = None   # set by a schedule
+        self.noise = torch.Generator().manual_seed(self.config.seed)                  # all of the loop's noise
         self._buffer: list[dict[str, torch.Tensor]] = []
         self._batches = None
-        self.data = data
-        self.G = self.D = self.G_ema = None
-        self.opt_g = self.opt_d = None
-        self.replace_networks(G, D)
+        self._setup(G, D)
 
-    # ---- networks and optimisers -------------------------------------------------------------
-    def _prepare(self, m: nn.Module) -> nn.Module:
-        m = m.to(self.device).train()
-        return m.to(memory_format=torch.channels_last) if self.channels_last else m
-
-    def replace_networks(self, G: nn.Module | None = None, D: nn.Module | None = None):
-        "Use new networks (e.g. grown ones): optimisers are rebuilt, keeping the state of every surviving parameter."
-        cfg = self.config
-        def rebuild(old_opt, model, lr):
-            opt = torch.optim.Adam(model.parameters(), lr=lr, betas=cfg.betas)
-            if old_opt is not None:
-                for p in model.parameters():
-                    if p in old_opt.state: opt.state[p] = old_opt.state[p]
-                for g_new, g_old in zip(opt.param_groups, old_opt.param_groups): g_new['lr'] = g_old['lr']
-            return opt
-        if G is not None:
-            old_ema = self.G_ema
-            self.G = self._prepare(G)
-            self.opt_g = rebuild(self.opt_g, self.G, cfg.lr_g)
-            if cfg.ema is not None:
-                self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-                if old_ema is not None:  # keep the average of every parameter that survives with its shape
-                    old = old_ema.state_dict()
-                    self.G_ema.load_state_dict({k: old[k] if k in old and old[k].shape == v.shape else v
-                                                for k, v in self.G_ema.state_dict().items()})
-            self._G = torch.compile(self.G) if cfg.compile else self.G
-        if D is not None:
-            self.D = self._prepare(D)
-            self.opt_d = rebuild(self.opt_d, self.D, cfg.lr_d)
-            self._D = torch.compile(self.D) if cfg.compile else self.D
-
-    @property
-    def conditional(self) -> bool: return getattr(self.G, 'num_classes', 0) > 0
-
-    def G_call(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        "The generator as the trainer runs it (compiled if asked; labels only for conditional models)."
-        return self._G(z, y) if self.conditional else self._G(z)
-
-    def D_call(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        "The discriminator as the trainer runs it."
-        return self._D(x, y) if self.conditional else self._D(x)
-
-    def autocast(self):
-        "bf16 autocast where enabled, else a no-op."
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
-
-    # ---- data and noise ----------------------------------------------------------------------
-    def set_data(self, data: GanDataset):
-        "Train on other data from the next batch on (e.g. at a new resolution); the batch order continues."
-        self.data, self._batches = data, None
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        "The next real batch `(x, y)` on the device, from a loader that restarts exactly at `batches_used`."
-        if self._batches is None:
-            self._batches = iter(get_dataloader(self.data, self.config.batch_size, seed=self.config.seed,
-                                                num_workers=self.config.num_workers, start=self.batches_used, infinite=True))
-        x, y = next(self._batches)
-        self.batches_used += 1
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-        if self.real_transform is not None: x = self.real_transform(x)
-        if self.channels_last and x.ndim == 4: x = x.contiguous(memory_format=torch.channels_last)
-        return x, y
-
-    def randn(self, *shape: int) -> torch.Tensor:
-        "Standard normal noise from the trainer's seeded generator, on the device."
-        return torch.randn(*shape, generator=self.noise).to(self.device)
-
-    def rand(self, *shape: int) -> torch.Tensor:
-        "Uniform [0, 1) numbers from the trainer's seeded generator (e.g. for interpolation), on the device."
-        return torch.rand(*shape, generator=self.noise).to(self.device)
-
-    # ---- one step ----------------------------------------------------------------------------
-    def train_step(self):
-        "`n_critic` discriminator steps, then one generator step on the last fakes; losses go to the buffer."
-        cfg, obj = self.config, self.objective
-        for i in range(cfg.n_critic):
-            last = i == cfg.n_critic - 1
-            real, y = self.next_batch()
-            y_in = y if self.conditional else None
-            z = self.randn(len(real), self.G.nz)
-            with torch.set_grad_enabled(last), self.autocast():
-                fake = self.G_call(z, y_in)   # keeps its graph on the last D step: the G step reuses it
-            with self.autocast():
-                real_out, fake_out = self.D_call(real, y_in), self.D_call(fake.detach(), y_in)
-                loss_d = obj.d_loss(real_out, fake_out)
-                extras = obj.logs(real_out.detach(), fake_out.detach())
-                d_steps = self.step * cfg.n_critic + i
-                for r in self.regularisers:
-                    if d_steps % r.every == 0:
-                        pen = r.penalty(self, real, fake.detach(), y_in)
-                        loss_d = loss_d + r.weight * r.every * pen
-                        extras[r.name] = pen.detach()
-            self.opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            self.opt_d.step()
-            self._event('after_d_step')
-        _set_requires_grad(self.D, False)   # the G step needs gradients through D, not for D
-        try:
-            with self.autocast(): loss_g = obj.g_loss(self.D_call(fake, y_in))
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-        finally: _set_requires_grad(self.D, True)
-        self.opt_g.step()
-        if self.G_ema is not None: self._update_ema()
-        self.step += 1
-        self._buffer.append(dict(loss_d=loss_d.detach(), loss_g=loss_g.detach(),
-                                 d_real=obj.readout(real_out.detach().float()).mean(),
-                                 d_fake=obj.readout(fake_out.detach().float()).mean(), **extras))
-
-    @torch.no_grad()
-    def _update_ema(self):
-        t = self.step
-        decay = min(self.config.ema, (1 + t) / (10 + t))
-        for e, p in zip(self.G_ema.parameters(), self.G.parameters()): e.lerp_(p.detach(), 1 - decay)
-        for e, b in zip(self.G_ema.buffers(), self.G.buffers()): e.copy_(b)
-
-    def flush(self) -> dict | None:
-        "Average the buffered losses into a history record; raise `NonFiniteLossError` at the first NaN/Inf."
-        if not self._buffer: return None
-        buf, self._buffer = self._buffer, []
-        first = self.step - len(buf) + 1
-        keys = list(buf[-1])
-        stacked = {k: torch.stack([b[k].float() for b in buf if k in b]).cpu() for k in keys}
-        for k in ('loss_d', 'loss_g'):
-            bad = (~torch.isfinite(stacked[k])).nonzero()
-            if len(bad):
-                i = bad[0].item()
-                self.error = NonFiniteLossError(
-                    f"Training stopped at step {first + i}: {k} is {stacked[k][i].item()}. The weights from then on are "
-                    f"unusable and were not saved. Last good checkpoint: {self.last_checkpoint or 'none was written'}. "
-                    "Try a lower learning rate, a regulariser, or another objective, then resume from that checkpoint.")
-                raise self.error
-        record = dict(step=self.step, **{k: v.mean().item() for k, v in stacked.items()},
-                      grad_g=grad_norm(self.G.parameters()), grad_d=grad_norm(self.D.parameters()))
-        self.history.append(record)
-        return record
-
-    # ---- the loop ----------------------------------------------------------------------------
     def _event(self, name: str, *args):
         for cb in self.callbacks: getattr(cb, name)(self, *args)
 
-    def request_stop(self):
-        "Ask the loop to stop after the current step (a dashboard's stop button)."
-        self.stop_requested = True
+# %% ../nbs/03_train.ipynb #df9f0bfb
+@patch
+def _prepare(self: Trainer, m: nn.Module) -> nn.Module:
+    m = m.to(self.device).train()
+    return m.to(memory_format=torch.channels_last) if self.channels_last else m
 
-    def fit(self, steps: int | None = None) -> list[dict]:
-        "Train until step `steps` (default `config.steps`); call again with a larger number to go on."
-        target = self.config.steps if steps is None else steps
-        self.stop_requested, self.error = False, None
-        self._event('before_fit')
-        try:
-            while self.step < target and not self.stop_requested:
-                if self.schedule is not None: self.schedule(self, self.step)
-                self._event('before_step')
-                self.train_step()
-                if self.step % self.config.log_every == 0 or self.step == target:
-                    self._event('after_log', self.flush())
-                self._event('after_step')
-            if self._buffer: self._event('after_log', self.flush())
-        except BaseException as e:
-            if self.error is None: self.error = e
-            raise
-        finally:
-            self._event('after_fit')
-        return self.history
+@patch
+def _setup(self: Trainer, G: nn.Module, D: nn.Module):
+    "Put the networks on the device, give each its Adam, copy G for the moving average, wrap in DDP under torchrun, compile if asked."
+    cfg = self.config
+    self.G, self.D = self._prepare(G), self._prepare(D)
+    self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+    self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema is not None else None
+    ddp = dict(sync_batchnorm=cfg.sync_batchnorm, find_unused_parameters=self.schedule is not None)  # a schedule may idle blocks
+    G_run, D_run = wrap_ddp(self.G, self.device, **ddp), wrap_ddp(self.D, self.device, **ddp)   # themselves in one process
+    self._G = torch.compile(G_run) if cfg.compile else G_run
+    self._D = torch.compile(D_run) if cfg.compile else D_run
+    self._D_plain = self._D if D_run is self.D else torch.compile(self.D) if cfg.compile else self.D   # for the G step
 
-    # ---- sampling ----------------------------------------------------------------------------
-    def sample(self, n: int = 64, seed: int = 0, labels: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
-        "`n` samples from the EMA generator (or the raw one), fixed by `seed`; on the CPU."
-        return generate(self.G_ema if ema and self.G_ema is not None else self.G, n, seed, labels, self.device)
+# %% ../nbs/03_train.ipynb #a44b807e
+@patch(as_prop=True)
+def conditional(self: Trainer) -> bool:
+    "Whether the model is class-conditional: `G.num_classes` is set (above 0)."
+    return getattr(self.G, 'num_classes', 0) > 0
 
-    # ---- checkpoints -------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        "Everything needed to continue exactly: weights, optimisers, EMA, RNG states, history, callbacks."
-        return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, ganlab=ganlab.__version__,
-                    run_info=self.run_info, config=self.config.to_dict(), step=self.step, batches_used=self.batches_used,
-                    G=self.G.state_dict(), D=self.D.state_dict(),
-                    G_ema=self.G_ema.state_dict() if self.G_ema is not None else None,
-                    opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
-                    noise=self.noise.get_state(), rng=_rng_state(), history=self.history,
-                    callbacks={cb.key: cb.state_dict() for cb in self.callbacks})
+@patch
+def G_call(self: Trainer, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    "The generator as the trainer runs it (compiled if asked); `y` reaches it only if the model is conditional."
+    return self._G(z, y) if self.conditional else self._G(z)
 
-    def save_checkpoint(self, path: str | Path) -> Path:
-        "Write a checkpoint atomically (never after a NaN: the buffer is checked first)."
-        self.flush()
-        with atomic_write(path) as f: torch.save(self.state_dict(), f)
-        self.last_checkpoint = Path(path)
-        return self.last_checkpoint
+@patch
+def D_call(self: Trainer, x: torch.Tensor, y: torch.Tensor | None = None,
+           synced: bool = True, # False: the plain network, outside DDP (the G step, where D's weights are frozen)
+          ) -> torch.Tensor:
+    "The discriminator as the trainer runs it; `y` reaches it only if the model is conditional."
+    D = self._D if synced else self._D_plain
+    return D(x, y) if self.conditional else D(x)
 
-    def load_state_dict(self, ck: dict, source: str = 'the checkpoint'):
-        "Continue from a checkpoint dict, after checking that it belongs to this model, data and configuration."
-        check_compatible(ck, self.run_info, self.config, source)
-        self.step, self.batches_used = ck['step'], ck['batches_used']
-        if self.schedule is not None: self.schedule(self, self.step)
-        try:
-            self.G.load_state_dict(ck['G']); self.D.load_state_dict(ck['D'])
-            if self.G_ema is not None and ck['G_ema'] is not None: self.G_ema.load_state_dict(ck['G_ema'])
-            self.opt_g.load_state_dict(ck['opt_g']); self.opt_d.load_state_dict(ck['opt_d'])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(f"The weights in {source} do not fit this model: {str(e).splitlines()[0]}") from e
-        self.noise.set_state(ck['noise']); _set_rng_state(ck['rng'])
-        self.history = list(ck['history'])
-        for cb in self.callbacks:
-            if cb.key in ck['callbacks']: cb.load_state_dict(ck['callbacks'][cb.key])
-        self._batches, self._buffer = None, []
+@patch
+def autocast(self: Trainer):
+    "bf16 autocast where enabled, else a no-op."
+    return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else nullcontext()
 
-    def load_checkpoint(self, path: str | Path):
-        "Continue from the checkpoint file at `path`."
-        self.load_state_dict(load_checkpoint(path, map_location=self.device), source=str(path))
-        self.last_checkpoint = Path(path)
+# %% ../nbs/03_train.ipynb #dd9f9818
+@patch
+def next_batch(self: Trainer) -> tuple[torch.Tensor, torch.Tensor]:
+    "The next real batch `(x, y)` on the device, from a loader that restarts exactly at `batches_used`."
+    if self._batches is None:   # `get_dataloader`'s batches; under torchrun, this rank's slice of each
+        self._batches = iter(get_rank_dataloader(self.data, self.config.batch_size, self.world, seed=self.config.seed,
+                                                 num_workers=self.config.num_workers, start=self.batches_used, infinite=True))
+    x, y = next(self._batches)
+    self.batches_used += 1
+    x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+    if self.real_transform is not None: x = self.real_transform(x)
+    if self.channels_last and x.ndim == 4: x = x.contiguous(memory_format=torch.channels_last)
+    return x, y
+
+@patch
+def randn(self: Trainer, *shape: int) -> torch.Tensor:
+    "Standard normal noise from the trainer's seeded generator, on the device (under torchrun: this rank's rows)."
+    return rank_sample(torch.randn, shape[0], *shape[1:], generator=self.noise, world=self.world).to(self.device)
+
+@patch
+def rand(self: Trainer, *shape: int) -> torch.Tensor:
+    "Uniform [0, 1) numbers from the trainer's seeded generator (e.g. for interpolation), on the device (this rank's rows)."
+    return rank_sample(torch.rand, shape[0], *shape[1:], generator=self.noise, world=self.world).to(self.device)
+
+# %% ../nbs/03_train.ipynb #9d6ebb2f
+def ema_decay(beta: float, # the decay the average settles at, e.g. 0.999
+              t: int, # generator steps taken before this update
+             ) -> float:
+    "The warmed-up decay min(β, (1 + t) / (10 + t)) (TensorFlow's `ExponentialMovingAverage` with `num_updates`)."
+    return min(beta, (1 + t) / (10 + t))
+
+@patch
+def _update_ema(self: Trainer):
+    sync_buffers(self.G)   # under torchrun: rank 0's batch-norm statistics everywhere, so every rank's copy agrees
+    with torch.no_grad():
+        decay = ema_decay(self.config.ema, self.step)
+        for e, p in zip(self.G_ema.parameters(), self.G.parameters()): e.lerp_(p.detach(), 1 - decay)
+        for e, b in zip(self.G_ema.buffers(), self.G.buffers()): e.copy_(b)
+
+# %% ../nbs/03_train.ipynb #17b9c737
+@patch
+def add_penalties(self: Trainer, loss_d: torch.Tensor, # D's loss so far
+                  real: torch.Tensor, # the real batch
+                  fake: torch.Tensor, # the fakes, detached
+                  y: torch.Tensor | None, # labels, for a conditional model
+                  d_step: int, # discriminator steps taken before this one, over the whole run
+                  logs: dict, # receives each applied penalty, unweighted
+                 ) -> torch.Tensor:
+    "`loss_d` plus every regulariser due at `d_step`, weighted (and scaled by `every`: lazy regularisation)."
+    for r in self.regularisers:
+        if d_step % r.every == 0:
+            pen = r.penalty(self, real, fake, y)
+            loss_d = loss_d + r.weight * r.every * pen
+            logs[r.name] = pen.detach()
+    return loss_d
+
+# %% ../nbs/03_train.ipynb #bd0693f9
+@patch
+def d_step(self: Trainer, d_step: int, # discriminator steps taken before this one, over the whole run
+           keep_graph: bool = True, # keep the fakes' graph: the last D step's fakes feed the G step
+          ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    "One discriminator update on a fresh real batch; returns the fakes, the labels the networks saw, and the logs."
+    obj = self.objective
+    real, y = self.next_batch()
+    y = y if self.conditional else None                       # labels only for a conditional model
+    z = self.randn(len(real), self.G.nz)
+    with torch.set_grad_enabled(keep_graph), self.autocast():
+        fake = self.G_call(z, y)
+    with self.autocast():
+        real_out, fake_out = self.D_call(real, y), self.D_call(fake.detach(), y)   # (B,) raw scores
+        loss_d = obj.d_loss(real_out, fake_out)
+        extras = obj.logs(real_out.detach(), fake_out.detach())
+        loss_d = self.add_penalties(loss_d, real, fake.detach(), y, d_step, extras)
+    self.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    self.opt_d.step()
+    self._event('after_d_step')
+    return fake, y, dict(loss_d=loss_d.detach(), d_real=obj.readout(real_out.detach().float()).mean(),
+                         d_fake=obj.readout(fake_out.detach().float()).mean(), **extras)
+
+# %% ../nbs/03_train.ipynb #de9bebc5
+def _set_requires_grad(m: nn.Module, flag: bool):
+    for p in m.parameters(): p.requires_grad_(flag)
+
+@patch
+def g_step(self: Trainer, fake: torch.Tensor, # the last D step's fakes, with their graph
+           y: torch.Tensor | None, # the labels they were made for (conditional models)
+          ) -> torch.Tensor:
+    "One generator update: the updated D scores the fakes; gradients flow through D into G, none are kept for D."
+    _set_requires_grad(self.D, False)
+    try:
+        with self.autocast(): loss_g = self.objective.g_loss(self.D_call(fake, y, synced=False))   # D outside DDP
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+    finally: _set_requires_grad(self.D, True)
+    self.opt_g.step()
+    return loss_g.detach()
+
+# %% ../nbs/03_train.ipynb #19991903
+@patch
+def train_step(self: Trainer):
+    "`n_critic` discriminator steps, then one generator step on the last fakes; the losses go to the buffer."
+    n = self.config.n_critic
+    for i in range(n): fake, y, logs = self.d_step(self.step * n + i, keep_graph=i == n - 1)
+    loss_g = self.g_step(fake, y)
+    if self.G_ema is not None: self._update_ema()
+    self.step += 1
+    self._buffer.append(dict(loss_d=logs.pop('loss_d'), loss_g=loss_g, **logs))
+
+# %% ../nbs/03_train.ipynb #97617533
+def grad_norm(params: Iterable[nn.Parameter]) -> float:
+    "The global L2 norm of the gradients of `params` (0 when none has a gradient)."
+    gs = [p.grad.detach().float().norm() for p in params if p.grad is not None]
+    return torch.stack(gs).norm().item() if gs else 0.0
+
+@patch
+def flush(self: Trainer) -> dict | None:
+    "Average the buffered losses into a history record; raise `NonFiniteLossError` at the first NaN/Inf."
+    if not self._buffer: return None
+    buf, self._buffer = self._buffer, []
+    first = self.step - len(buf) + 1
+    stacked = {k: all_reduce_mean(torch.stack([b[k].float() for b in buf if k in b])).cpu()   # over all ranks
+               for k in buf[-1]}
+    for k in ('loss_d', 'loss_g'):
+        bad = (~torch.isfinite(stacked[k])).nonzero()
+        if len(bad):
+            i = bad[0].item()
+            self.error = NonFiniteLossError(
+                f"Training stopped at step {first + i}: {k} is {stacked[k][i].item()}. The weights from then on are "
+                f"unusable and were not saved. Last good checkpoint: {self.last_checkpoint or 'none was written'}. "
+                "Try a lower learning rate, a regulariser, or another objective, then resume from that checkpoint.")
+            raise self.error
+    record = dict(step=self.step, **{k: v.mean().item() for k, v in stacked.items()},
+                  grad_g=grad_norm(self.G.parameters()), grad_d=grad_norm(self.D.parameters()))
+    self.history.append(record)
+    return record
+
+# %% ../nbs/03_train.ipynb #6b263b08
+@patch
+def request_stop(self: Trainer):
+    "Ask the loop to stop after the current step (a dashboard's stop button)."
+    self.stop_requested = True
+
+@patch
+def fit(self: Trainer, steps: int | None = None # the step to reach; default `config.steps`
+       ) -> list[dict]:
+    "Train until step `steps`; call again with a larger number to go on. Returns the history."
+    target = self.config.steps if steps is None else steps
+    self.stop_requested, self.error = False, None
+    self._event('before_fit')
+    try:
+        while self.step < target and not self.stop_requested:
+            if self.schedule is not None: self.schedule(self, self.step)
+            self._event('before_step')
+            self.train_step()
+            if self.step % self.config.log_every == 0 or self.step == target:
+                self._event('after_log', self.flush())
+            self._event('after_step')
+        if self._buffer: self._event('after_log', self.flush())
+    except BaseException as e:
+        if self.error is None: self.error = e
+        raise
+    finally:
+        self._event('after_fit')
+    return self.history
 
 # %% ../nbs/03_train.ipynb #3560366a
 @torch.no_grad()
 def generate(G: nn.Module, # a generator
              n: int = 64, # how many samples
              seed: int = 0, # fixes the noise (and nothing else)
-             labels: torch.Tensor | None = None, # class labels for a conditional G; default 0, 1, 2, ... cycling
+             labels: torch.Tensor | None = None, # one class per sample, for a conditional G; default 0, 1, 2, ... cycling
              device: str | torch.device | None = None, # default: where G is
              batch_size: int = 256, # samples per forward pass
             ) -> torch.Tensor:
     "Samples from `G` in evaluation mode, fixed by `seed`, returned on the CPU."
     device = next(G.parameters()).device if device is None else torch.device(device)
     k = getattr(G, 'num_classes', 0)
+    if labels is not None and not k:
+        raise ValueError("This generator takes no labels: it has no `num_classes`, so it is not class-conditional. "
+                         "Leave `labels` out, or train a conditional model (e.g. `cgan`).")
     if k and labels is None: labels = torch.arange(n) % k
+    if k and len(labels) != n: raise ValueError(f"labels must give one class per sample: {len(labels)} labels for {n} samples.")
     z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
     was_training = G.training
     G.eval()
@@ -411,6 +412,16 @@ def generate(G: nn.Module, # a generator
                for zb, lb in zip(z.split(batch_size), (labels if k else z).split(batch_size))]
     finally: G.train(was_training)
     return torch.cat(out).float().cpu()
+
+# %% ../nbs/03_train.ipynb #4fe14fb8
+@patch
+def sample(self: Trainer, n: int = 64, # how many samples
+           seed: int = 0, # fixes the noise
+           labels: torch.Tensor | None = None, # for a conditional model
+           ema: bool = True, # from the EMA copy (when the run keeps one)
+          ) -> torch.Tensor:
+    "`n` samples from the EMA generator (or the raw one), fixed by `seed`; on the CPU."
+    return generate(self.G_ema if ema and self.G_ema is not None else self.G, n, seed, labels, self.device)
 
 # %% ../nbs/03_train.ipynb #3c5a28fb
 CHECKPOINT_FORMAT, CHECKPOINT_VERSION = 'ganlab-checkpoint', 1
@@ -431,7 +442,10 @@ def _set_rng_state(s: dict):
     version, state, gauss = s['python']
     random.setstate((version, tuple(state), gauss))
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') -> dict:
+# %% ../nbs/03_train.ipynb #93098e66
+def load_checkpoint(path: str | Path, # a checkpoint file
+                    map_location: str | torch.device = 'cpu', # where to put its tensors
+                   ) -> dict:
     "Read a ganlab checkpoint safely (`weights_only=True`), with a clear error for anything else."
     path = Path(path)
     if not path.is_file(): raise CheckpointError(f"No checkpoint at {path}.")
@@ -448,7 +462,12 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = 'cpu') 
         raise CheckpointError(f"{path} was written by a newer ganlab (checkpoint version {ck['version']}); upgrade ganlab.")
     return ck
 
-def check_compatible(ck: dict, run_info: dict, config: TrainConfig, source: str = 'the checkpoint'):
+# %% ../nbs/03_train.ipynb #8cd852ea
+def check_compatible(ck: dict, # a checkpoint
+                     run_info: dict, # what is being trained now
+                     config: TrainConfig, # how it is being trained now
+                     source: str = 'the checkpoint', # where `ck` came from, for the message
+                    ):
     "Raise `CheckpointError` when `ck` was trained with another model, data or configuration."
     diffs = [f"{k}: {ck['run_info'].get(k)!r} in {source}, {v!r} now" for k, v in run_info.items()
              if k in ck['run_info'] and ck['run_info'][k] != v]
@@ -459,10 +478,62 @@ def check_compatible(ck: dict, run_info: dict, config: TrainConfig, source: str 
         raise CheckpointError(f"{source} belongs to another run; it differs in " + '; '.join(diffs) +
                               ". Resume with the same settings, or start a new run in another folder.")
 
-# %% ../nbs/03_train.ipynb #671bee96
+# %% ../nbs/03_train.ipynb #cafe707d
+@patch
+def state_dict(self: Trainer) -> dict:
+    "Everything needed to continue exactly: weights, optimisers, EMA, RNG states, history, callbacks."
+    return dict(format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION, ganlab=ganlab.__version__,
+                run_info=self.run_info, config=self.config.to_dict(), step=self.step, batches_used=self.batches_used,
+                G=self.G.state_dict(), D=self.D.state_dict(),
+                G_ema=self.G_ema.state_dict() if self.G_ema is not None else None,
+                opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(),
+                noise=self.noise.get_state(), rng=_rng_state(), history=self.history, world_size=self.world.world_size,
+                callbacks={cb.key: cb.state_dict() for cb in self.callbacks})
+
+@patch
+def save_checkpoint(self: Trainer, path: str | Path) -> Path:
+    "Write a checkpoint atomically (never after a NaN: the buffer is checked first); under torchrun rank 0 writes."
+    self.flush()
+    if self.world.is_main:
+        with atomic_write(path) as f: torch.save(self.state_dict(), f)
+    self.last_checkpoint = Path(path)
+    return self.last_checkpoint
+
+# %% ../nbs/03_train.ipynb #c171f24d
+@patch
+def load_state_dict(self: Trainer, ck: dict, # a checkpoint, e.g. from `load_checkpoint`
+                    source: str = 'the checkpoint', # where it came from, for messages
+                   ):
+    "Continue from a checkpoint dict, after checking that it belongs to this model, data, configuration and world size."
+    k, n = ck.get('world_size', 1), self.world.world_size
+    if k != n: raise CheckpointError(
+        f"{source} was trained by {k} process{'es' if k > 1 else ''}; this run has {n}. Resume it with {k}: "
+        + (f"ganlab train --nproc {k} --resume (or torchrun with {k} processes in all)." if k > 1 else "ganlab train --resume, without torchrun."))
+    check_compatible(ck, self.run_info, self.config, source)
+    self.step, self.batches_used = ck['step'], ck['batches_used']
+    if self.schedule is not None: self.schedule(self, self.step)
+    try:
+        self.G.load_state_dict(ck['G']); self.D.load_state_dict(ck['D'])
+        if self.G_ema is not None and ck['G_ema'] is not None: self.G_ema.load_state_dict(ck['G_ema'])
+        self.opt_g.load_state_dict(ck['opt_g']); self.opt_d.load_state_dict(ck['opt_d'])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"The weights in {source} do not fit this model: {str(e).splitlines()[0]}") from e
+    self.noise.set_state(ck['noise']); _set_rng_state(ck['rng'])
+    self.history = list(ck['history'])
+    for cb in self.callbacks:
+        if cb.key in ck['callbacks']: cb.load_state_dict(ck['callbacks'][cb.key])
+    self._batches, self._buffer = None, []
+
+@patch   # `@patch` hands back the module's own `load_checkpoint`, so the function above keeps its name
+def load_checkpoint(self: Trainer, path: str | Path):  # noqa: F811
+    "Continue from the checkpoint file at `path`."
+    self.load_state_dict(load_checkpoint(path, map_location=self.device), source=str(path))
+    self.last_checkpoint = Path(path)
+
+# %% ../nbs/03_train.ipynb #80dbddfa
 class ProgressBar(Callback):
     "A `tqdm.auto` progress bar with the latest losses."
-    order = -10
+    order, main_process_only = -10, True
     def __init__(self, leave: bool = True): self.leave, self.bar = leave, None
     def before_fit(self, trainer):
         from tqdm.auto import tqdm
@@ -473,11 +544,16 @@ class ProgressBar(Callback):
     def after_fit(self, trainer):
         if self.bar is not None: self.bar.close()
 
+# %% ../nbs/03_train.ipynb #09eaa96c
 class SampleGrid(Callback):
     "Samples from fixed noise every `every` steps, kept for plotting; the final grid is written to `path`."
-    order = 10
-    def __init__(self, every: int = 100, n: int = 64, seed: int = 1234, path: str | Path | None = None,
-                 centers: torch.Tensor | None = None):
+    order, main_process_only = 10, True
+    def __init__(self, every: int = 100, # steps between grids
+                 n: int = 64, # samples per grid
+                 seed: int = 1234, # fixes the noise, the same for every grid
+                 path: str | Path | None = None, # where to write the last grid (PNG)
+                 centers: torch.Tensor | None = None, # for points: the modes, drawn under the samples
+                ):
         self.every, self.n, self.seed, self.path, self.centers = every, n, seed, path, centers
         self.grids: list[tuple[int, torch.Tensor]] = []
     def _take(self, trainer):
@@ -492,9 +568,10 @@ class SampleGrid(Callback):
     def state_dict(self): return dict(grids=[[s, g] for s, g in self.grids])
     def load_state_dict(self, state): self.grids = [(s, g) for s, g in state['grids']]
 
+# %% ../nbs/03_train.ipynb #0de134b0
 class LossPlot(Callback):
     "At the end of a run, write the loss curves and D's verdicts as one PNG."
-    order = 20
+    order, main_process_only = 20, True
     def __init__(self, path: str | Path): self.path = Path(path)
     def after_fit(self, trainer):
         if not trainer.history: return
@@ -506,24 +583,8 @@ class LossPlot(Callback):
             save_figure(fig, self.path)
         finally: plt.close(fig)
 
+# %% ../nbs/03_train.ipynb #ff8290e3
 CHECKPOINT_NAME = re.compile(r'^step_(\d{7,})\.pt$')
-
-class Checkpoint(Callback):
-    "Save every `every` steps and at the end into `folder/step_XXXXXXX.pt`, keeping the newest `keep`."
-    order = 30
-    def __init__(self, folder: str | Path, every: int = 500, keep: int = 2):
-        if keep < 1: raise ValueError("keep must be at least 1: a run always keeps its last checkpoint.")
-        self.folder, self.every, self.keep = Path(folder), every, keep
-    def save(self, trainer) -> Path:
-        path = trainer.save_checkpoint(self.folder / f'step_{trainer.step:07d}.pt')
-        for old in list_checkpoints(self.folder)[:-self.keep]: old.unlink()
-        return path
-    def after_step(self, trainer):
-        if trainer.step % self.every == 0: self.save(trainer)
-    def after_fit(self, trainer):
-        if trainer.error is None and (trainer.last_checkpoint is None or
-                                      trainer.last_checkpoint.name != f'step_{trainer.step:07d}.pt'):
-            self.save(trainer)
 
 def list_checkpoints(folder: str | Path) -> list[Path]:
     "The checkpoints `Checkpoint` wrote in `folder`, oldest first."
@@ -535,6 +596,25 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     "The newest checkpoint in `folder`, or None."
     cks = list_checkpoints(folder)
     return cks[-1] if cks else None
+
+# %% ../nbs/03_train.ipynb #a61e9a51
+class Checkpoint(Callback):
+    "Save every `every` steps and at the end into `folder/step_XXXXXXX.pt`, keeping the newest `keep`."
+    order = 30
+    def __init__(self, folder: str | Path, every: int = 500, keep: int = 2):
+        if keep < 1: raise ValueError("keep must be at least 1: a run always keeps its last checkpoint.")
+        self.folder, self.every, self.keep = Path(folder), every, keep
+    def save(self, trainer) -> Path:
+        path = trainer.save_checkpoint(self.folder / f'step_{trainer.step:07d}.pt')   # every rank flushes, rank 0 writes
+        if trainer.world.is_main:
+            for old in list_checkpoints(self.folder)[:-self.keep]: old.unlink()
+        return path
+    def after_step(self, trainer):
+        if trainer.step % self.every == 0: self.save(trainer)
+    def after_fit(self, trainer):
+        if trainer.error is None and (trainer.last_checkpoint is None or
+                                      trainer.last_checkpoint.name != f'step_{trainer.step:07d}.pt'):
+            self.save(trainer)
 
 # %% ../nbs/03_train.ipynb #5174ae5f
 @dataclass
@@ -554,6 +634,7 @@ class DataSpec:
     @property
     def is_image(self) -> bool: return self.resolution is not None
 
+# %% ../nbs/03_train.ipynb #1c3d45cf
 @dataclass
 class Recipe:
     "A model ready to train: networks, objective, regularisers, configuration overrides, schedule, extra callbacks."
@@ -565,39 +646,56 @@ class Recipe:
     schedule: Callable | None = None
     callbacks: list[Callback] = field(default_factory=list)
 
-MODELS: dict[str, Callable[..., Recipe]] = {}
-MODEL_MODULES = {'dcgan': 'ganlab.train', 'cgan': 'ganlab.conditional', 'wgan-gp': 'ganlab.wgan',
-                 'wgan-clip': 'ganlab.wgan', 'sagan': 'ganlab.sagan', 'progan': 'ganlab.progan',
-                 'pacgan': 'ganlab.diagnostics'}
+# %% ../nbs/03_train.ipynb #317ad387
+@patch(cls_method=True)
+def from_recipe(cls: Trainer, recipe: Recipe, # networks, objective, regularisers, configuration, schedule, callbacks
+                data: GanDataset, # the real samples
+                callbacks: Iterable[Callback] = (), # run after the recipe's own callbacks
+                device: str | torch.device | None = None, # default `get_device()`
+                run_info: dict | None = None, # what was trained; saved and checked on resume
+                **config, # `TrainConfig` fields; they override the recipe's
+               ) -> Trainer:
+    "The trainer for `recipe` on `data`: the recipe's configuration updated by `config`, its callbacks then `callbacks`."
+    config = {**recipe.config, **config}
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    unknown = sorted(set(config) - set(fields))
+    if unknown: raise TypeError(f"Not TrainConfig fields: {', '.join(unknown)}. The fields are: {', '.join(fields)}.")
+    return cls(recipe.G, recipe.D, data, recipe.objective, recipe.regularisers, TrainConfig(**config),
+               list(recipe.callbacks) + list(callbacks), recipe.schedule, device, run_info)
 
-def register_model(name: str, module: str | None = None):
-    "Decorator: register a `builder(spec: DataSpec, **kwargs) -> Recipe` under `name`."
+# %% ../nbs/03_train.ipynb #ae641c99
+MODELS: dict[str, Callable[..., Recipe]] = {}   # models registered in this session (e.g. your own, in a notebook)
+MODEL_GROUP = 'ganlab.models'                   # the entry-point group installed packages declare their models in
+
+def register_model(name: str # the name `build_model` and `ganlab train --model` will know it by
+                  ) -> Callable:
+    "Decorator: register `builder(spec: DataSpec, **kwargs) -> Recipe` under `name` for this session."
     def deco(builder):
         MODELS[name] = builder
-        if module: MODEL_MODULES[name] = module
         return builder
     return deco
 
-def _import_model_modules():
-    for mod in set(MODEL_MODULES.values()):
-        try: importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod: raise   # a broken module must fail loudly; only an absent chapter is skipped
+# %% ../nbs/03_train.ipynb #cae71166
+def _entry_points() -> dict:
+    return {ep.name: ep for ep in entry_points(group=MODEL_GROUP)}
 
 def available_models() -> list[str]:
-    "Every model name that can be built now."
-    _import_model_modules()
-    return sorted(MODELS)
+    "Every model name that can be built: this session's registrations and the installed packages' entry points."
+    return sorted(set(MODELS) | set(_entry_points()))
 
-def build_model(name: str, spec: DataSpec, **kwargs) -> Recipe:
-    "Build the registered model `name` for data described by `spec`."
-    if name not in MODELS and name in MODEL_MODULES:
-        try: importlib.import_module(MODEL_MODULES[name])
-        except ModuleNotFoundError as e:
-            if e.name != MODEL_MODULES[name]: raise
-    if name not in MODELS:
-        raise ValueError(f"Unknown model {name!r}; known models: {', '.join(available_models())}.")
-    return MODELS[name](spec, **kwargs)
+def model_builder(name: str) -> Callable[..., Recipe]:
+    "The builder of `name`: this session's registration first, else the entry point (whose module registers its budget)."
+    if name in MODELS: return MODELS[name]
+    eps = _entry_points()
+    if name not in eps: raise ValueError(f"Unknown model {name!r}; known models: {', '.join(available_models())}.")
+    return eps[name].load()
+
+def build_model(name: str, # a name from `available_models()`
+                spec: DataSpec, # the data the model is built for
+                **kwargs, # the builder's own arguments (e.g. `width`)
+               ) -> Recipe:
+    "Build the model `name` for data described by `spec`."
+    return model_builder(name)(spec, **kwargs)
 
 # %% ../nbs/03_train.ipynb #34bac0fe
 def dcgan_networks(spec: DataSpec, width: int = 32, nz: int = 64,
@@ -610,20 +708,28 @@ def dcgan_networks(spec: DataSpec, width: int = 32, nz: int = 64,
                 Discriminator(spec.resolution, spec.channels * packing, width, norm))
     return MLPGenerator(nz, spec.dim, scale=spec.scale), MLPDiscriminator(spec.dim * packing, scale=spec.scale)
 
-@register_model('dcgan')
 def dcgan_recipe(spec: DataSpec, width: int = 32, nz: int = 64) -> Recipe:
     "DCGAN (Radford et al., 2015): strided convolutions, batch norm, non-saturating loss, Adam(2e-4, β1=0.5)."
     G, D = dcgan_networks(spec, width, nz)
     return Recipe(G, D, NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
 
-# %% ../nbs/03_train.ipynb #2839c006
+# %% ../nbs/03_train.ipynb #18d470f7
+def pacgan_recipe(spec: DataSpec, packing: int = 2, width: int = 32, nz: int = 64) -> Recipe:
+    "DCGAN (or the MLPs for points) with a PacGAN discriminator that sees `packing` samples at once."
+    G, D = dcgan_networks(spec, width, nz, packing=packing)
+    return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
+
+register_budget('pacgan', quick=dict(data='grid25', resolution=None, steps=1000, batch_size=256, packing=2, width=32, nz=64),
+                full=dict(data='stacked_digits', resolution=32, steps=20_000, batch_size=64, packing=2, width=64, nz=100))
+
+# %% ../nbs/03_train.ipynb #5d1703f2
 RUN_KEYS = ('data', 'resolution', 'steps', 'batch_size')
 
 class RunExistsError(ValueError):
     "The output folder already holds a run."
 
 def _split_budget(row: dict) -> tuple[dict, dict, dict]:
-    "A budget row → (run settings, TrainConfig fields, model keyword arguments)."
+    "A budget row → (run settings, TrainConfig fields, model keyword arguments), routed by key name."
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     run = {k: v for k, v in row.items() if k in RUN_KEYS}
     cfg = {k: v for k, v in row.items() if k in fields and k not in RUN_KEYS}
@@ -631,13 +737,56 @@ def _split_budget(row: dict) -> tuple[dict, dict, dict]:
 
 def default_run_dir(model: str, data: str) -> Path: return Path('runs') / f'{model}-{data}'
 
+# %% ../nbs/03_train.ipynb #78e22f7b
+def _existing_run(out: Path | None, resume: bool, model: str, data: str | None, resolution: int | None
+                 ) -> tuple[dict | None, Path | None]:
+    "The checkpoint to resume and its path (None for a new run), refusing to overwrite a run or resume it differently."
+    if out is None: return None, None
+    existing = latest_checkpoint(out / 'checkpoints')
+    if existing is not None and not resume:
+        raise RunExistsError(f"{out} already holds a run (newest checkpoint: {existing.name}). Pass --resume to "
+                             "continue it, or choose another --out; nothing was changed.")
+    if not resume: return None, None
+    if existing is None: raise CheckpointError(f"Nothing to resume in {out}: it has no checkpoints. Run again without --resume.")
+    ck = load_checkpoint(existing)
+    info = ck['run_info']
+    clash = [f"--{k} {v} (the run used {info.get(k)})" for k, v in dict(data=data, resolution=resolution).items()
+             if v is not None and v != info.get(k)]
+    if info.get('model') != model: clash.append(f"--model {model} (the run used {info.get('model')})")
+    if clash: raise CheckpointError(f"Cannot resume {out} with " + ', '.join(clash) + ". Leave them out to resume as it was.")
+    return ck, existing
+
+# %% ../nbs/03_train.ipynb #ce78fbd1
+def _run_callbacks(out: Path | None, steps: int, progress: bool, checkpoint_every: int | None, centers=None) -> list[Callback]:
+    "The callbacks of a run: a progress bar, and with an output folder the sample grid, the loss plot and checkpoints."
+    cbs = [ProgressBar()] if progress else []
+    if out is not None:
+        cbs += [SampleGrid(every=max(1, steps // 10), path=out / 'samples.png', centers=centers),
+                LossPlot(out / 'losses.png'), Checkpoint(out / 'checkpoints', every=checkpoint_every or max(1, steps // 4))]
+    return cbs
+
+def _fit_and_record(trainer: Trainer, out: Path | None, evaluate: Callable[[Trainer], dict] | None):
+    "Fit `trainer`; write its history (even when the run fails) and its metrics into `out` (rank 0, under torchrun)."
+    start_step, t0 = trainer.step, time.perf_counter()
+    try: trainer.fit()
+    finally:
+        if out is not None and trainer.history and trainer.world.is_main: save_json(trainer.history, out / 'history.json')
+    seconds, cfg = time.perf_counter() - t0, trainer.config
+    if out is not None and trainer.world.is_main:
+        done = trainer.step - start_step
+        save_json(dict(trainer.run_info, step=trainer.step, final=trainer.history[-1], seconds=round(seconds, 2),
+                       processes=trainer.world.world_size,
+                       images_per_second=round(done * cfg.batch_size * cfg.n_critic / max(seconds, 1e-9), 1),
+                       **(evaluate(trainer) if evaluate is not None else {})), out / 'metrics.json')
+
+# %% ../nbs/03_train.ipynb #2839c006
 def train_run(model: str = 'dcgan', # a name from `available_models()`
               data: str | None = None, # a dataset name; default: the model's budget
               resolution: int | None = None, # default: the model's budget
               steps: int | None = None, # generator steps to reach; default: the budget
               batch_size: int | None = None, # default: the budget
               seed: int = 0, # fixes initialisation, data order and noise
-              out: str | Path | None = None, # output folder; default runs/MODEL-DATA
+              out: str | Path | None = None, # output folder; None writes nothing (`ganlab train`: runs/MODEL-DATA)
               resume: bool = False, # continue the run in `out` from its newest checkpoint
               checkpoint_every: int | None = None, # default: 4 checkpoints per run
               device: str | None = None, # default `get_device()`
@@ -646,35 +795,24 @@ def train_run(model: str = 'dcgan', # a name from `available_models()`
               model_kwargs: dict | None = None, # override the model's builder arguments (e.g. width)
               data_kwargs: dict | None = None, # extra `get_dataset` options (root, download)
               callbacks: Iterable[Callback] = (), # more callbacks, e.g. a dashboard
-              evaluate: bool = True, # score the samples into metrics.json (see `evaluate_run`)
+              evaluate: Callable[[Trainer], dict] | None = None, # scores the finished run into metrics.json (`ganlab train`: `ganlab.metrics.evaluate_run`)
              ) -> Trainer:
     "Train `model` on `data` and write samples, plots, history, metrics and checkpoints into `out`."
-    if model not in MODELS: available_models()   # imports the chapters that register models and budgets
-    if model not in MODELS: raise ValueError(f"Unknown model {model!r}; known models: {', '.join(available_models())}.")
+    if evaluate is not None and not callable(evaluate):
+        raise TypeError(f"evaluate must be a function of the trained `Trainer` returning a dict (e.g. "
+                        f"`ganlab.metrics.evaluate_run`) or None, not {evaluate!r}.")
+    builder = model_builder(model)   # loads the model's module, which registers its budget
     row = BUDGETS.get(model) and budget(model, quick)
     run, cfg_over, kw = _split_budget(vars(row) if row else {})
     kw.pop('quick', None)
-    ck = None
     out = Path(out) if out is not None else None
-    if out is not None:
-        existing = latest_checkpoint(out / 'checkpoints')
-        if existing is not None and not resume:
-            raise RunExistsError(f"{out} already holds a run (newest checkpoint: {existing.name}). Pass --resume to "
-                                 "continue it, or choose another --out; nothing was changed.")
-        if resume:
-            if existing is None:
-                raise CheckpointError(f"Nothing to resume in {out}: it has no checkpoints. Run again without --resume.")
-            ck = load_checkpoint(existing)
-            info = ck['run_info']
-            given = dict(model=model, data=data, resolution=resolution)
-            clash = [f"--{k} {v} (the run used {info.get(k)})" for k, v in given.items()
-                     if v is not None and k != 'model' and v != info.get(k)] + \
-                    ([f"--model {model} (the run used {info['model']})"] if info.get('model') != model else [])
-            if clash: raise CheckpointError(f"Cannot resume {out} with " + ', '.join(clash) + ". Leave them out to resume as it was.")
-            data, resolution, kw = info['data'], info['resolution'], dict(info.get('model_kwargs', {}))
-            cfg_over = {k: v for k, v in ck['config'].items() if k not in TrainConfig.RESUMABLE_CHANGES}
-            batch_size, seed = ck['config']['batch_size'], ck['config']['seed']
-            if steps is None: steps = max(ck['config']['steps'], ck['step'])
+    ck, existing = _existing_run(out, resume, model, data, resolution)
+    if ck is not None:   # the run's own data, model arguments and configuration
+        info = ck['run_info']
+        data, resolution, kw = info['data'], info['resolution'], dict(info.get('model_kwargs', {}))
+        cfg_over = {k: v for k, v in ck['config'].items() if k not in TrainConfig.RESUMABLE_CHANGES}
+        batch_size, seed = ck['config']['batch_size'], ck['config']['seed']
+        if steps is None: steps = max(ck['config']['steps'], ck['step'])
     kw.update(model_kwargs or {})
     data = data or run.get('data', 'digits')
     info = dataset_info(data)
@@ -683,54 +821,16 @@ def train_run(model: str = 'dcgan', # a name from `available_models()`
     ds = get_dataset(data, resolution=resolution, **(data_kwargs or {}))
     spec = DataSpec.of(ds)
     seed_everything(seed)
-    recipe = build_model(model, spec, **kw)
+    recipe = builder(spec, **kw)
     steps, batch_size = steps or run.get('steps', 600), batch_size or run.get('batch_size', 64)
-    cfg = TrainConfig(**{**recipe.config, **cfg_over, 'steps': steps, 'batch_size': batch_size, 'seed': seed,
-                         'log_every': max(1, min(50, steps // 20))})
     run_info = dict(model=model, data=data, resolution=spec.resolution, channels=spec.channels,
                     num_classes=spec.num_classes, dim=spec.dim, model_kwargs=kw)
-    cbs = list(callbacks) + list(recipe.callbacks)
-    if progress: cbs.append(ProgressBar())
-    if out is not None:
-        cbs += [SampleGrid(every=max(1, steps // 10), path=out / 'samples.png', centers=getattr(ds, 'centers', None)),
-                LossPlot(out / 'losses.png'),
-                Checkpoint(out / 'checkpoints', every=checkpoint_every or max(1, steps // 4))]
-    trainer = Trainer(recipe.G, recipe.D, ds, recipe.objective, recipe.regularisers, cfg, cbs, recipe.schedule,
-                      device, run_info)
+    cbs = list(callbacks) + _run_callbacks(out, steps, progress, checkpoint_every, getattr(ds, 'centers', None))
+    config = {**cfg_over, 'steps': steps, 'batch_size': batch_size, 'seed': seed, 'log_every': max(1, min(50, steps // 20))}
+    trainer = Trainer.from_recipe(recipe, ds, cbs, device, run_info, **config)
     if ck is not None: trainer.load_state_dict(ck, source=str(existing)); trainer.last_checkpoint = existing
-    start_step, t0 = trainer.step, time.perf_counter()
-    try: trainer.fit()
-    finally:
-        if out is not None and trainer.history: save_json(trainer.history, out / 'history.json')
-    seconds = time.perf_counter() - t0
-    if out is not None:
-        done = trainer.step - start_step
-        save_json(dict(run_info, step=trainer.step, final=trainer.history[-1], seconds=round(seconds, 2),
-                       images_per_second=round(done * cfg.batch_size * cfg.n_critic / max(seconds, 1e-9), 1),
-                       **(evaluate_run(trainer) if evaluate else {})), out / 'metrics.json')
+    _fit_and_record(trainer, out, evaluate)
     return trainer
-
-CLASSIFIED_DATASETS = ('digits', 'stacked_digits', 'shapes')
-
-def evaluate_run(trainer: Trainer, # a trained run
-                 n: int = 1000, # generated samples to score
-                 seed: int = 0, # fixes the samples
-                ) -> dict:
-    "Quality figures for a run where the kit can compute them offline (see the metrics and WGAN-GP chapters)."
-    ds = trainer.data
-    if ds.is_image and ds.name in CLASSIFIED_DATASETS:
-        from ganlab.metrics import classifier_for, predict_labels, classifier_features, feature_stats, frechet_distance
-        clf = classifier_for(ds.name, ds.resolution)
-        fake = trainer.sample(n, seed)
-        real, _ = sample_batch(get_dataset(ds.name, resolution=ds.resolution, split='test'), n, seed)
-        fid = frechet_distance(*feature_stats(classifier_features(clf, real)), *feature_stats(classifier_features(clf, fake)))
-        covered = predict_labels(clf, fake).unique().numel()
-        return dict(classifier_fid=round(float(fid), 3), classes_covered=covered, num_classes=ds.num_classes, samples=n)
-    if not ds.is_image and hasattr(ds, 'centers'):
-        from ganlab.wgan import mode_measures
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in
-                mode_measures(trainer.sample(2500, seed), ds.centers, ds.std).items()}
-    return {}
 
 # %% ../nbs/03_train.ipynb #d3fd1931
 def load_generator(path: str | Path, # a checkpoint written by `Trainer`

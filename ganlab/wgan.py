@@ -10,25 +10,30 @@ import csv, json, math
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 
 from .core import register_budget, atomic_write, seed_everything
 from .data import get_dataset
-from .train import (Objective, Regulariser, Callback, Trainer, TrainConfig, DataSpec, Recipe, register_model,
+from .modes import mode_measures
+from .train import (Objective, Regulariser, Callback, Trainer, DataSpec, Recipe, register_model,
                           build_model, grad_norm_sq, dcgan_networks)
 
 # %% auto #0
 __all__ = ['METHODS', 'PACGAN_TABLE1', 'Wasserstein', 'WeightClipping', 'GradientPenalty', 'wgan_gp_recipe', 'wgan_clip_recipe',
-           'assign_modes', 'reverse_kl_uniform', 'mode_measures', 'train_on_points', 'compare_on_points', 'summarise',
-           'mode_table', 'save_table']
+           'train_on_points', 'compare_on_points', 'summarise', 'mode_table', 'save_table']
 
 # %% ../nbs/05_wgan_gp.ipynb #dbaa3292
 class Wasserstein(Objective):
     "WGAN objective (Arjovsky et al., 2017): the critic maximises E f(x) − E f(G(z)); higher scores mean more real."
     name = 'wasserstein'
-    def d_loss(self, real_out, fake_out): return fake_out.mean() - real_out.mean()
-    def g_loss(self, fake_out): return -fake_out.mean()
-    def logs(self, real_out, fake_out): return dict(w_estimate=real_out.mean() - fake_out.mean())
+    def d_loss(self, real_out, fake_out):
+        "The critic's loss E f(G(z)) − E f(x): the negative of its estimate of W₁."
+        return fake_out.mean() - real_out.mean()
+    def g_loss(self, fake_out):
+        "The generator's loss −E f(G(z)): raise the critic's scores of the fakes."
+        return -fake_out.mean()
+    def logs(self, real_out, fake_out):
+        "The critic's running estimate of W₁, E f(x) − E f(G(z)), logged as `w_estimate`."
+        return dict(w_estimate=real_out.mean() - fake_out.mean())
 
 # %% ../nbs/05_wgan_gp.ipynb #c5d8ca3c
 class WeightClipping(Callback):
@@ -81,29 +86,6 @@ for _name in ('wgan-gp', 'wgan-clip'):
                     full=dict(data='cifar10', resolution=32, steps=100_000, batch_size=64, width=64, nz=128,
                               lr_g=_paper_lr, lr_d=_paper_lr))
 
-# %% ../nbs/05_wgan_gp.ipynb #8eb138e0
-def assign_modes(x: torch.Tensor, # samples (N, D)
-                 centers: torch.Tensor, # mode centres (K, D)
-                 std: float, # every mode's standard deviation
-                 k: float = 3.0, # how many standard deviations count as "at" a mode
-                ) -> torch.Tensor:
-    "For each sample, the index of its nearest mode, or -1 when it is not within `k`·`std` of it (LongTensor (N,))."
-    dist, idx = torch.cdist(x.double(), centers.double()).min(1)             # (N,), (N,)
-    return torch.where(dist / std < k, idx, torch.full_like(idx, -1))
-
-def reverse_kl_uniform(counts: torch.Tensor) -> float:
-    "KL(p̂ ‖ uniform) of a histogram of counts over K modes; empty modes add 0; +inf when all counts are 0."
-    n = counts.double().sum()
-    if n == 0: return math.inf
-    p = counts.double()[counts > 0] / n
-    return (p * (p * len(counts)).log()).sum().item()
-
-def mode_measures(x: torch.Tensor, centers: torch.Tensor, std: float, k: float = 3.0) -> dict:
-    "VEEGAN/PacGAN measures: `modes` captured, fraction of `high_quality` samples, `reverse_kl` of the mode histogram."
-    a = assign_modes(x, centers, std, k)
-    counts = torch.bincount(a[a >= 0], minlength=len(centers))
-    return dict(modes=int((counts > 0).sum()), high_quality=counts.sum().item() / len(x), reverse_kl=reverse_kl_uniform(counts))
-
 # %% ../nbs/05_wgan_gp.ipynb #b983390e
 METHODS = {'dcgan': 'GAN', 'wgan-clip': 'WGAN (clip)', 'wgan-gp': 'WGAN-GP'}
 PACGAN_TABLE1 = {('ring8', 'GAN'): 6.3, ('grid25', 'GAN'): 17.3, ('ring8', 'PacGAN4'): 7.8, ('grid25', 'PacGAN4'): 24.8}
@@ -116,9 +98,8 @@ def train_on_points(model: str, data: str, steps: int, batch_size: int = 100, se
     ds = get_dataset(data)
     seed_everything(seed)
     r = build_model(model, DataSpec.of(ds), nz=nz, **model_kwargs)
-    cfg = {**r.config, 'lr_g': r.config['lr_g'] * lr_scale, 'lr_d': r.config['lr_d'] * lr_scale}
-    t = Trainer(r.G, r.D, ds, r.objective, r.regularisers, TrainConfig(**cfg, steps=steps, batch_size=batch_size, seed=seed,
-                log_every=max(1, steps // 10)), r.callbacks, device=device)
+    t = Trainer.from_recipe(r, ds, device=device, steps=steps, batch_size=batch_size, seed=seed, log_every=max(1, steps // 10),
+                            lr_g=r.config['lr_g'] * lr_scale, lr_d=r.config['lr_d'] * lr_scale)
     t.fit()
     return t
 
@@ -143,8 +124,9 @@ def compare_on_points(datasets=('ring8', 'grid25'), # 2-D datasets with known mo
                                  **mode_measures(x, ds.centers, ds.std)))
     return rows, samples
 
-# %% ../nbs/05_wgan_gp.ipynb #8257a5f9
-def summarise(rows: list[dict]) -> list[dict]:
+# %% ../nbs/05_wgan_gp.ipynb #a9abefe2
+def summarise(rows: list[dict], # one row of mode measures per run, with `data` and `method`
+             ) -> list[dict]:
     "Mean and standard error over seeds of each (data, method)'s measures."
     out = {}
     for r in rows: out.setdefault((r['data'], r['method']), []).append(r)
@@ -158,10 +140,13 @@ def summarise(rows: list[dict]) -> list[dict]:
         res.append(row)
     return res
 
+# %% ../nbs/05_wgan_gp.ipynb #e7b0c4c0
 def _fmt(v: float, se: float, spec: str) -> str:
     return format(v, spec) + (f" ± {format(se, spec)}" if math.isfinite(se) else '')
 
-def mode_table(rows: list[dict], published: dict | None = PACGAN_TABLE1) -> str:
+def mode_table(rows: list[dict], # summarised rows (see `summarise`)
+               published: dict | None = PACGAN_TABLE1, # {(data, method): modes} printed beside ours
+              ) -> str:
     "A Markdown table of summarised rows: modes captured, % high quality, reverse KL, and the published mode counts."
     K = {'ring8': 8, 'grid25': 25}
     lines = ['| data | method | seeds | modes captured | high quality (%) | reverse KL | PacGAN Table 1 (modes) |',
@@ -172,6 +157,7 @@ def mode_table(rows: list[dict], published: dict | None = PACGAN_TABLE1) -> str:
                      f"| {_fmt(100 * r['high_quality'], 100 * r['high_quality_se'], '.1f')} | {_fmt(r['reverse_kl'], r['reverse_kl_se'], '.2f')} | {pub} |")
     return '\n'.join(lines)
 
+# %% ../nbs/05_wgan_gp.ipynb #be5220f9
 def save_table(rows: list[dict], path: str | Path) -> Path:
     "Write rows as CSV (`.csv`) or JSON (`.json`), atomically."
     path = Path(path)

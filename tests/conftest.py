@@ -1,4 +1,4 @@
-import os, pytest
+import pytest
 
 @pytest.fixture(autouse=True)
 def _quick_and_cpu(monkeypatch, tmp_path):

@@ -1,13 +1,13 @@
 "Command-line runs of cgan, wgan-gp and wgan-clip; exact resumption of WGAN-GP; clear errors for bad input."
 import json, math
-from pathlib import Path
 
 import pytest, torch
 from PIL import Image
 
 from ganlab.cli import main
 from ganlab.train import train_run, load_checkpoint, latest_checkpoint, load_generator, generate
-from ganlab.wgan import assign_modes, mode_measures, reverse_kl_uniform, summarise, mode_table, save_table
+from ganlab.modes import assign_modes, mode_measures, reverse_kl_uniform
+from ganlab.wgan import summarise, mode_table, save_table
 
 TINY = ['--steps', '6', '--batch-size', '16', '--no-progress']
 

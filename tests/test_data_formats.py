@@ -1,5 +1,5 @@
 """The torchvision-backed loaders, exercised on tiny files written in the real on-disk formats (no network)."""
-import gzip, pickle, struct, urllib.error, urllib.request
+import pickle, struct, urllib.error, urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,6 @@ def write_idx(path: Path, arr: np.ndarray):
     path.write_bytes(header + arr.astype(np.uint8).tobytes())
 
 def make_mnist(root: Path, folder='MNIST', n_train=12, n_test=5):
-    rng = np.random.default_rng(0)
     for prefix, n in (('train', n_train), ('t10k', n_test)):
         imgs = np.zeros((n, 28, 28), np.uint8)
         labels = np.arange(n) % 10

@@ -8,13 +8,15 @@ import pytest, torch
 import torch.nn as nn
 
 from ganlab.data import get_dataset
-from ganlab.dcgan import MLPGenerator, MLPDiscriminator
+from ganlab.dcgan import MLPGenerator, MLPDiscriminator, PackedDiscriminator
+from ganlab.progan import MinibatchStdMLP
 from ganlab.train import Trainer, TrainConfig, DataSpec, Callback, SampleGrid, Checkpoint, build_model, train_run
-from ganlab.diagnostics import (mode_measures, assign_modes, mode_histogram, histogram_kl, label_measures, closest_pairs,
-                                duplicate_threshold, duplicate_rate, support_from_rate, birthday_support,
-                                mean_pairwise_distance, diversity_ratio, nearest_neighbours, memorisation_ratio,
-                                sample_modes, slerp, lerp, interpolate, Dashboard, Explorer, PackedDiscriminator,
-                                MinibatchStdMLP, collapse_recipe, image_mode_measures, samples_png, history_png, SETUPS)
+from ganlab.modes import mode_measures, assign_modes
+from ganlab.diagnostics import (mode_histogram, histogram_kl, label_measures, closest_pairs, duplicate_threshold, duplicate_rate,
+                                support_from_rate, birthday_support, mean_pairwise_distance, diversity_ratio,
+                                nearest_neighbours, memorisation_ratio, sample_modes, slerp, lerp, interpolate,
+                                collapse_recipe, image_mode_measures, SETUPS)
+from ganlab.widgets import Dashboard, Explorer, FigureView, LivePlots, LiveSamples
 
 
 @pytest.fixture
@@ -194,9 +196,12 @@ def test_dashboard_in_the_foreground_and_its_refresh_budget(no_leaks):
     assert t.step == 60 and 'finished at step 60' in dash.status.value
     # refreshing every step is capped: the refreshes take at most about half the time
     assert 2 <= dash.refreshes < 60
-    before = dash.plots_view.value
+    before = bytes(dash.plots_view.value)
+    assert before[:4] == b'\x89PNG'
     dash.refresh(t)
-    assert dash.plots_view.value[:4] == b'\x89PNG'
+    assert dash.plots_view.value == before                          # nothing new to show: the same picture
+    t.fit(80)                                                       # after twenty more steps the curves have moved
+    assert t.step == 80 and dash.plots_view.value[:4] == b'\x89PNG' and dash.plots_view.value != before
     dash.close()
 
 
@@ -213,10 +218,13 @@ def test_dashboard_reraises_errors_from_the_thread(no_leaks):
 
 
 def test_pictures_are_png_and_make_no_pyplot_figures(no_leaks):
-    x = torch.randn(100, 2)
-    assert samples_png(x, torch.zeros(1, 2))[:4] == b'\x89PNG'
-    assert samples_png(torch.rand(4, 3, 8, 8) * 2 - 1)[:4] == b'\x89PNG'
-    assert history_png([], None)[:4] == b'\x89PNG'
+    view = FigureView()
+    assert view.show(LiveSamples(torch.zeros(1, 2)).update(torch.randn(100, 2)), close=False).value[:4] == b'\x89PNG'
+    assert view.show_images(torch.rand(4, 3, 8, 8) * 2 - 1).value[:4] == b'\x89PNG'
+    assert view.show(LivePlots().update([], None), close=False).value[:4] == b'\x89PNG'
+    fig, ax = plt.subplots(); ax.plot([0, 1])
+    assert view.show(fig).value[:4] == b'\x89PNG'                  # a pyplot figure, closed once shown (see no_leaks)
+    view.close()
 
 
 def test_explorer_from_a_trainer(no_leaks):

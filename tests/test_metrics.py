@@ -1,4 +1,5 @@
-"""ganlab.metrics against pytorch-fid: Fréchet distance, Inception features, statistics files; weights and CLI."""
+"""ganlab.metrics and ganlab.inception against pytorch-fid: Fréchet distance, Inception features, statistics files;
+the Inception weights (argument, environment, cache, download) and `ganlab fid`."""
 import argparse, contextlib, io, os
 from pathlib import Path
 from unittest import mock
@@ -14,7 +15,9 @@ import pytorch_fid.inception as pfi
 from pytorch_fid.fid_score import calculate_frechet_distance, get_activations, calculate_fid_given_paths, \
     compute_statistics_of_path
 
+import ganlab.inception as inc
 import ganlab.metrics as M
+from ganlab.cli import add_fid_command
 from ganlab.data import get_dataset, DataError
 
 
@@ -78,7 +81,7 @@ def image_folders(tmp_path_factory) -> tuple[Path, Path]:
 
 def run_fid(*argv) -> tuple[int, list[str]]:
     "Run `cmd_fid` through an argparse parser with `add_fid_command`, as `ganlab` does."
-    p = argparse.ArgumentParser(prog='ganlab'); M.add_fid_command(p.add_subparsers(dest='command'))
+    p = argparse.ArgumentParser(prog='ganlab'); add_fid_command(p.add_subparsers(dest='command'))
     args = p.parse_args(['fid', *map(str, argv)])
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf): rc = args.func(args)
@@ -108,7 +111,7 @@ def test_frechet_distance_known_answers():
 
 def test_inception_state_dict_layout_matches_weight_file():
     ref = random_fid_inception_state()
-    ours = M.InceptionV3FID().state_dict()
+    ours = inc.InceptionV3FID().state_dict()
     assert list(ours) == list(ref)
     assert all(ours[k].shape == ref[k].shape for k in ref)
 
@@ -128,8 +131,8 @@ def test_pytorch_fid_module_state_dict_loads(tmp_path, weights_file, image_folde
     "A state dict saved from pytorch-fid's InceptionV3 (blocks.i.j layout) gives the same features."
     ref_model = pytorch_fid_model(torch.load(weights_file, weights_only=True))
     torch.save(ref_model.state_dict(), tmp_path / 'blocks.pth')
-    a = M.load_inception(tmp_path / 'blocks.pth', device='cpu')
-    b = M.load_inception(weights_file, device='cpu')
+    a = inc.load_inception(tmp_path / 'blocks.pth', device='cpu')
+    b = inc.load_inception(weights_file, device='cpu')
     assert a.has_classifier is False and b.has_classifier is True
     x = torch.rand(2, 3, 40, 40) * 2 - 1
     with torch.no_grad(): torch.testing.assert_close(a(x), b(x), rtol=0, atol=0)
@@ -149,40 +152,40 @@ def test_fid_of_folders_matches_pytorch_fid(weights_file, image_folders):
 # ---------------------------------------------------------------- weights: argument, env var, cache, download
 
 def test_weights_from_argument_and_env(monkeypatch, weights_file, tmp_path):
-    monkeypatch.setenv(M.WEIGHTS_ENV, str(weights_file))
-    assert M.inception_weights_path() == weights_file
+    monkeypatch.setenv(inc.WEIGHTS_ENV, str(weights_file))
+    assert inc.inception_weights_path() == weights_file
     other = tmp_path / 'other.pth'; other.write_bytes(weights_file.read_bytes())
-    assert M.inception_weights_path(other) == other                                  # argument beats env var
-    monkeypatch.setenv(M.WEIGHTS_ENV, str(tmp_path / 'missing.pth'))
-    with pytest.raises(M.WeightsError, match=M.WEIGHTS_ENV): M.inception_weights_path()
+    assert inc.inception_weights_path(other) == other                                  # argument beats env var
+    monkeypatch.setenv(inc.WEIGHTS_ENV, str(tmp_path / 'missing.pth'))
+    with pytest.raises(inc.WeightsError, match=inc.WEIGHTS_ENV): inc.inception_weights_path()
 
 def test_offline_error_names_url_path_and_env(monkeypatch):
-    monkeypatch.delenv(M.WEIGHTS_ENV, raising=False)
-    cache = Path(os.environ['GANLAB_HOME']) / 'weights' / M.INCEPTION_FILE
+    monkeypatch.delenv(inc.WEIGHTS_ENV, raising=False)
+    cache = Path(os.environ['GANLAB_HOME']) / 'weights' / inc.INCEPTION_FILE
     with mock.patch.object(torch.hub, 'download_url_to_file', side_effect=URLError('no network')) as dl:
-        with pytest.raises(FileNotFoundError) as e: M.load_inception()
+        with pytest.raises(FileNotFoundError) as e: inc.load_inception()
     dl.assert_called_once()
     msg = str(e.value)
-    assert isinstance(e.value, M.WeightsError)
-    assert M.INCEPTION_URL in msg and str(cache) in msg and M.WEIGHTS_ENV in msg
+    assert isinstance(e.value, inc.WeightsError)
+    assert inc.INCEPTION_URL in msg and str(cache) in msg and inc.WEIGHTS_ENV in msg
     assert not cache.parent.exists() or list(cache.parent.iterdir()) == []           # nothing half-written
 
 def test_download_goes_to_cache_once(monkeypatch, weights_file):
-    monkeypatch.delenv(M.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(inc.WEIGHTS_ENV, raising=False)
     def fake_download(url, dst, **kw):
-        assert url == M.INCEPTION_URL
+        assert url == inc.INCEPTION_URL
         Path(dst).write_bytes(weights_file.read_bytes())
     with mock.patch.object(torch.hub, 'download_url_to_file', side_effect=fake_download) as dl:
-        p1 = M.inception_weights_path(); p2 = M.inception_weights_path()
-    assert dl.call_count == 1 and p1 == p2 == Path(os.environ['GANLAB_HOME']) / 'weights' / M.INCEPTION_FILE
-    assert sorted(x.name for x in p1.parent.iterdir()) == [M.INCEPTION_FILE]
-    M.load_inception(device='cpu')
+        p1 = inc.inception_weights_path(); p2 = inc.inception_weights_path()
+    assert dl.call_count == 1 and p1 == p2 == Path(os.environ['GANLAB_HOME']) / 'weights' / inc.INCEPTION_FILE
+    assert sorted(x.name for x in p1.parent.iterdir()) == [inc.INCEPTION_FILE]
+    inc.load_inception(device='cpu')
 
 def test_wrong_weights_file_is_refused(tmp_path):
     torch.save({'fc.weight': torch.zeros(3)}, tmp_path / 'w.pth')
-    with pytest.raises(M.WeightsError, match='is not the FID Inception weights'): M.load_inception(tmp_path / 'w.pth')
+    with pytest.raises(inc.WeightsError, match='is not the FID Inception weights'): inc.load_inception(tmp_path / 'w.pth')
     (tmp_path / 'junk.pth').write_bytes(b'not a checkpoint')
-    with pytest.raises(M.WeightsError, match='not a readable'): M.load_inception(tmp_path / 'junk.pth')
+    with pytest.raises(inc.WeightsError, match='not a readable'): inc.load_inception(tmp_path / 'junk.pth')
 
 
 # ---------------------------------------------------------------- statistics files

@@ -30,3 +30,15 @@ def test_console_script_lists_datasets():
 def test_unknown_command_fails_cleanly():
     r = subprocess.run(['ganlab', 'fly'], capture_output=True, text=True)
     assert r.returncode == 2 and 'invalid choice' in r.stderr
+
+def test_only_the_widgets_module_imports_ipywidgets(tmp_path):
+    "Training from the command line, the measures and the metrics run without ipywidgets; only `ganlab.widgets` needs it."
+    out = str(tmp_path / 'pac')
+    code = ("import sys\nfrom ganlab.cli import main\n"
+            f"assert main(['train', '--model', 'pacgan', '--steps', '4', '--out', {out!r}, '--no-progress', '--no-eval']) == 0\n"
+            "import ganlab.core, ganlab.data, ganlab.train, ganlab.sagan, ganlab.progan, ganlab.metrics, ganlab.diagnostics\n"
+            "assert 'ipywidgets' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ganlab'))\n"
+            "import ganlab.widgets\nassert 'ipywidgets' in sys.modules")
+    r = subprocess.run([sys.executable, '-c', code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / 'pac' / 'samples.png').exists()

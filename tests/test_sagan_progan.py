@@ -6,7 +6,7 @@ from PIL import Image
 
 from ganlab.cli import main
 from ganlab.train import train_run, load_generator, latest_checkpoint, load_checkpoint, generate, build_model, DataSpec
-from ganlab.progan import MinibatchStdDev, ProGenerator, GrowthSchedule
+from ganlab.progan import MinibatchStdDev, MinibatchStdMLP, ProGenerator, GrowthSchedule
 from ganlab.sagan import SAGANGenerator
 
 TINY_PROGAN = dict(width=4, max_channels=8, nz=8, fade_steps=3, stable_steps=3)   # 4→8→16 in 15 steps
@@ -94,3 +94,13 @@ def test_minibatch_stddev_on_vectors_and_images():
     assert mb(torch.randn(3, 5)).shape == (3, 6)                 # a batch of 3: groups of 3
     x = torch.stack([torch.zeros(5), 2 * torch.ones(5)])
     assert torch.allclose(mb(x)[:, -1], torch.ones(2))
+
+def test_minibatch_stddev_mlp_sees_the_group():
+    "The remedy of the diagnostics chapter: a point's score depends on the spread of its group, not on the point alone."
+    torch.manual_seed(0)
+    D = MinibatchStdMLP(dim=2, group_size=4, scale=2.0)
+    x = torch.randn(8, 2)
+    assert D(x).shape == (8,) and D.net.dim == 3 and float(D.net.scale) == 2.0
+    copies = x[:1].repeat(8, 1)
+    assert not torch.isclose(D(x)[0], D(copies)[0])
+    assert torch.allclose(D(copies), D(copies)[:1].expand(8))          # identical points, identical groups: one score

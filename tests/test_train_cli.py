@@ -2,7 +2,7 @@
 import os, signal, subprocess, sys, time
 from pathlib import Path
 
-import pytest, torch
+import torch
 
 from ganlab.train import load_checkpoint, latest_checkpoint, list_checkpoints
 
@@ -16,12 +16,23 @@ def env():
 def train(out, *extra, check=True):
     return subprocess.run(RUN + ARGS + ['--out', str(out), *extra], env=env(), capture_output=True, text=True, check=check)
 
+def assert_same(a, b, where):
+    "Tensors equal exactly (dtype and values), containers item by item, everything else by `==`."
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert sorted(map(str, a)) == sorted(map(str, b)), where
+        for k in a: assert_same(a[k], b[k], f'{where}[{k!r}]')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (u, v) in enumerate(zip(a, b)): assert_same(u, v, f'{where}[{i}]')
+    else: assert a == b, where
+
 def assert_same_weights(a: Path, b: Path):
+    "The two checkpoints hold the same step, weights, EMA copy, optimiser moments, noise state and history."
     ca, cb = load_checkpoint(a), load_checkpoint(b)
-    assert ca['step'] == cb['step']
-    for net in ('G', 'D', 'G_ema'):
-        for k, v in ca[net].items(): assert torch.equal(v, cb[net][k]), (net, k)
-    assert ca['history'] == cb['history']
+    assert ca['step'] == cb['step'] and ca['batches_used'] == cb['batches_used']
+    for part in ('G', 'D', 'G_ema', 'opt_g', 'opt_d', 'noise', 'history'): assert_same(ca[part], cb[part], part)
 
 def test_killed_run_resumes_exactly(tmp_path):
     straight = tmp_path / 'straight'
