@@ -18,8 +18,8 @@ import ganlab
 # %% auto #0
 __all__ = ['TEST_FLAGS', 'NBS_ENV', 'split_directives', 'markdown_mark', 'parse_mark', 'solution_spans', 'mark_solution',
            'TestCell', 'Exercise', 'Question', 'split_points', 'read_marks', 'hidden_source', 'full_size_only',
-           'nbgrader_meta', 'source_notebook', 'chapters_dir', 'chapter_paths', 'find_chapter', 'nbgrader_config',
-           'make_course', 'list_exercises', 'course_summary']
+           'nbgrader_meta', 'source_notebook', 'chapters_dir', 'chapter_paths', 'find_chapters', 'find_chapter',
+           'nbgrader_config', 'make_course', 'list_exercises', 'course_summary']
 
 # %% ../nbs/10_course.ipynb #14769f54
 _DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
@@ -365,18 +365,24 @@ def chapter_paths(nbs: str | Path | None = None, # a folder of chapter notebooks
 # %% ../nbs/10_course.ipynb #86173d73
 _MARKED = re.compile(r'#\s*\|\s*exercise\s*:|<!--\s*question\s*:')
 
+def find_chapters(name: str, # '02_dcgan', '02_dcgan.ipynb' or '02'
+                  nbs: str | Path | None = None, # a folder of chapter notebooks (default: `chapters_dir()`)
+                 ) -> list[Path]:
+    "The notebooks a chapter name means: the one named in full, or every notebook of that number with exercises."
+    found, stem = chapter_paths(nbs), name.removesuffix('.ipynb')
+    if stem in found: return [found[stem]]
+    same = [p for s, p in found.items() if s.split('_')[0] == stem]
+    if same: return [p for p in same if _MARKED.search(p.read_text())] or same
+    raise ValueError(f"Unknown chapter {name!r}; the chapters are: {', '.join(found) or 'none'} "
+                     "(name one as its notebook is, e.g. 02_dcgan, or by its number, e.g. 02).")
+
 def find_chapter(name: str, # '02_dcgan', '02_dcgan.ipynb' or '02'
                  nbs: str | Path | None = None, # a folder of chapter notebooks (default: `chapters_dir()`)
                 ) -> Path:
-    "The notebook of a chapter named as its notebook is, or by its number."
-    found, stem = chapter_paths(nbs), name.removesuffix('.ipynb')
-    if stem in found: return found[stem]
-    same = [s for s in found if s.split('_')[0] == stem]
-    if len(same) > 1: same = [s for s in same if _MARKED.search(found[s].read_text())] or same
-    if len(same) == 1: return found[same[0]]
-    if same: raise ValueError(f"Chapter {name!r} could be {' or '.join(same)}; name it in full.")
-    raise ValueError(f"Unknown chapter {name!r}; the chapters are: {', '.join(found) or 'none'} "
-                     "(name one as its notebook is, e.g. 02_dcgan, or by its number, e.g. 02).")
+    "The one notebook of a chapter named as its notebook is, or by a number that only one notebook with exercises has."
+    paths = find_chapters(name, nbs)
+    if len(paths) > 1: raise ValueError(f"Chapter {name!r} could be {' or '.join(p.stem for p in paths)}; name it in full.")
+    return paths[0]
 
 # %% ../nbs/10_course.ipynb #6c66d967
 def nbgrader_config(course_id: str = 'ganlab', # the course's name in nbgrader
@@ -400,9 +406,9 @@ def make_course(chapters: list[str], # chapters named as their notebooks are (`0
                 quick: bool = True, # grade with the quick budgets (False: full size, for a class with GPUs)
                 timeout: int | None = None, # seconds a cell may run when graded
                ) -> Path:
-    "Write an nbgrader course folder: `nbgrader_config.py`, and `source/<chapter>/<chapter>.ipynb` for each chapter."
+    "Write an nbgrader course folder: `nbgrader_config.py`, and `source/<name>/<name>.ipynb` for each chapter notebook."
     if not chapters: raise ValueError("Name at least one chapter, e.g. 02_dcgan or 02.")
-    paths = list(dict.fromkeys(find_chapter(c, nbs) for c in chapters))
+    paths = list(dict.fromkeys(p for c in chapters for p in find_chapters(c, nbs)))   # a number: each of its notebooks
     notebooks = {p.stem: source_notebook(p) for p in paths}     # every mistake shows up before anything is written
     course = Path(course)
     if course.exists() and (not course.is_dir() or any(course.iterdir())):
