@@ -323,3 +323,32 @@ def test_ganlab_widgets_in_jupyterlab(lab, page):
     assert 'explorer at snapshot 0;' in text and 'where (0, 15) looks' in text and 'dashboard stopped: True' in text, text
     shot_of(page, att, 'lab-attention-explorer')
     assert nb.errors() == []
+
+# ------------------------------------------------------------------------------------ a student's assignment
+def test_student_notebook_in_jupyterlab(lab, page):
+    "A released chapter-05 assignment opens in JupyterLab with the chapter's prose and blanked exercise bodies."
+    import json, shutil, subprocess, sys
+    from ganlab.course import make_course, list_exercises
+    base, token, root = lab
+    course = root/'course'
+    make_course(['05_wgan_gp'], course)
+    bin_dir = str(Path(sys.executable).parent)
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get('PATH', ''))
+    r = subprocess.run([str(Path(bin_dir)/'nbgrader'), 'generate_assignment', '05_wgan_gp'], cwd=course, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    shutil.copy(course/'release'/'05_wgan_gp'/'05_wgan_gp.ipynb', root/'student_05.ipynb')
+    released = json.loads((root/'student_05.ipynb').read_text())
+    blanks = sum(''.join(c['source']).count('raise NotImplementedError()') for c in released['cells'])
+    assert blanks >= len(list_exercises('05_wgan_gp')), blanks
+    settings = root/'.lab'/'settings'/'@jupyterlab'/'notebook-extension'
+    settings.mkdir(parents=True, exist_ok=True)   # render every cell, so the whole notebook is in the DOM
+    (settings/'tracker.jupyterlab-settings').write_text(json.dumps({'windowingMode': 'none'}))
+    Lab(page, base, token).open('student_05.ipynb')
+    page.wait_for_function("() => document.querySelectorAll('.jp-Cell').length > 20", timeout=60_000)
+    text = page.locator('.jp-NotebookPanel').first.inner_text()
+    assert 'Wasserstein' in text and 'gradient penalty' in text.lower(), text[:500]
+    assert text.count('raise NotImplementedError()') == blanks, (text.count('raise NotImplementedError()'), blanks)
+    assert 'BEGIN SOLUTION' not in text and 'BEGIN HIDDEN TESTS' not in text and '#| exercise' not in text
+    page.locator('.jp-Cell', has_text='raise NotImplementedError()').first.scroll_into_view_if_needed()
+    screenshot(page, 'lab-student-notebook-05')
