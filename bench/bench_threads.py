@@ -28,11 +28,13 @@ def start_busy() -> subprocess.Popen:
 def stop_busy(p: subprocess.Popen):
     p.terminate(); p.wait()
 
+WORKLOADS = ('dcgan-digits', 'points-ring8')   # add 'dcgan-digits-32' with --workloads
+
 def trainer_for(workload: str) -> Trainer:
-    "A trainer for one quick workload, at its quick budget's sizes."
-    if workload == 'dcgan-digits':
+    "A trainer for one quick workload: DCGAN at its quick budget's sizes (or at 32 px), or the MLP GAN on ring8."
+    if workload.startswith('dcgan-digits'):
         b = budget('dcgan', quick=True)
-        ds = get_dataset(b.data, resolution=b.resolution)
+        ds = get_dataset(b.data, resolution=32 if workload.endswith('-32') else b.resolution)
         r = build_model('dcgan', DataSpec.of(ds), width=b.width, nz=b.nz)
         bs = b.batch_size
     else:
@@ -79,6 +81,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--steps', type=int, default=60, help='timed steps per cell')
     ap.add_argument('--repeats', type=int, default=5)
+    ap.add_argument('--workloads', default=','.join(WORKLOADS), help=f"comma-separated: {', '.join(WORKLOADS)}, dcgan-digits-32")
     ap.add_argument('--cli', action='store_true', help='also time the default `ganlab train` quiet and busy')
     ap.add_argument('--cli-steps', type=int, default=300)
     ap.add_argument('--cli-repeats', type=int, default=3)
@@ -87,12 +90,12 @@ def main():
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
     print(f"{cpus} usable CPUs, load average {load:.1f} at start; torch {torch.__version__}; "
           f"medians of {a.repeats} alternating repeats of {a.steps} steps")
-    print(f"{'workload':14} {'1 thr quiet':>12} {'2 thr quiet':>12} {'1 thr busy':>11} {'2 thr busy':>11} "
+    print(f"{'workload':16} {'1 thr quiet':>12} {'2 thr quiet':>12} {'1 thr busy':>11} {'2 thr busy':>11} "
           f"{'2/1 quiet':>10} {'2/1 busy':>9} {'busy/quiet 1':>13} {'busy/quiet 2':>13}")
-    for w in ('dcgan-digits', 'points-ring8'):
+    for w in a.workloads.split(','):
         m = matrix(w, a.steps, a.repeats)
         q1, q2, b1, b2 = m[1, False], m[2, False], m[1, True], m[2, True]
-        print(f"{w:14} {1e3 * q1:10.1f}ms {1e3 * q2:10.1f}ms {1e3 * b1:9.1f}ms {1e3 * b2:9.1f}ms "
+        print(f"{w:16} {1e3 * q1:10.1f}ms {1e3 * q2:10.1f}ms {1e3 * b1:9.1f}ms {1e3 * b2:9.1f}ms "
               f"{q2 / q1:10.2f} {b2 / b1:9.2f} {b1 / q1:13.2f} {b2 / q2:13.2f}")
     if a.cli:
         quiet, busy = [], []

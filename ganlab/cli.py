@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, os, subprocess, sys
 from pathlib import Path
 
-from .core import get_device
+from .core import get_device, set_threads
 from .data import list_datasets, card, DataError
 from .distributed import (DistributedSetupError, World, launched_by_torchrun, init_distributed, distributed_ready, get_world,
                                 per_rank_batch, rank_device, torchrun_command, shutdown, hard_exit)
@@ -59,6 +59,8 @@ def add_train_command(sub):
     t.add_argument('--checkpoint-every', type=int, help='steps between checkpoints (default: a quarter of the run)')
     t.add_argument('--device', help='cpu, cuda, cuda:1 or mps (default: $GANLAB_DEVICE, then the best available); '
                                    'under torchrun each process takes the GPU of its LOCAL_RANK')
+    t.add_argument('--threads', type=int, help='CPU threads for PyTorch (default: $OMP_NUM_THREADS, else half the CPUs '
+                                          'this process may use, at most 8; see ganlab.core.set_threads)')
     t.add_argument('--nproc', type=int, help='train data-parallel in N processes on this machine (one per GPU), '
                                          'through torchrun; --batch-size stays the global batch')
     t.add_argument('--root', help='folder with the data files, for downloaded datasets and `folder`')
@@ -75,7 +77,7 @@ def cmd_train(args) -> int:
     "Run `train_run` with the command's arguments and report where the results are."
     from ganlab.train import train_run, default_run_dir
     from ganlab.metrics import evaluate_run
-    for name in ('steps', 'batch_size', 'resolution', 'checkpoint_every'):
+    for name in ('steps', 'batch_size', 'resolution', 'checkpoint_every', 'threads'):
         v = getattr(args, name)
         if v is not None and v < 1: raise UsageError(f"--{name.replace('_', '-')} must be a positive number, not {v}.")
     cmd = nproc_command(args, getattr(args, 'argv', None) or sys.argv[1:])
@@ -83,6 +85,8 @@ def cmd_train(args) -> int:
         print('ganlab: running ' + ' '.join(cmd[1:]), file=sys.stderr, flush=True)
         if os.name == 'posix': os.execv(cmd[0], cmd)
         return subprocess.call(cmd)
+    try: set_threads(args.threads)          # a small model on a shared CPU: see the core chapter
+    except ValueError as e: raise UsageError(str(e)) from None
     world, device = init_distributed(args.device) if launched_by_torchrun() else (World(), args.device)
     data_kwargs = {k: v for k, v in dict(root=args.root, download=args.download or None).items() if v is not None}
     out = Path(args.out) if args.out else None

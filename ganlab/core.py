@@ -21,10 +21,11 @@ from torchvision.utils import make_grid
 from PIL import Image
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'QUICK_ENV', 'BUDGETS', 'HOME_ENV', 'get_device', 'seed_everything', 'is_quick',
-           'limit_threads_under_test', 'register_budget', 'budget', 'ganlab_home', 'atomic_write', 'save_json',
-           'to_unit', 'image_grid', 'show_images', 'images_png', 'save_images', 'figure_png', 'save_figure',
-           'points_limits', 'show_points', 'show_samples', 'save_samples', 'smooth', 'plot_history']
+__all__ = ['DEVICE_ENV', 'QUICK_ENV', 'BUDGETS', 'THREADS_ENV', 'MAX_DEFAULT_THREADS', 'HOME_ENV', 'get_device',
+           'seed_everything', 'is_quick', 'register_budget', 'budget', 'usable_cpus', 'default_threads', 'set_threads',
+           'ganlab_home', 'atomic_write', 'save_json', 'to_unit', 'image_grid', 'show_images', 'images_png',
+           'save_images', 'figure_png', 'save_figure', 'points_limits', 'show_points', 'show_samples', 'save_samples',
+           'smooth', 'plot_history']
 
 # %% ../nbs/00_core.ipynb #5f38b2e8
 DEVICE_ENV = 'GANLAB_DEVICE'
@@ -75,14 +76,6 @@ def is_quick() -> bool:
     if flag is not None: return flag
     return bool(os.environ.get('IN_TEST')) or not torch.cuda.is_available()
 
-def limit_threads_under_test() -> None:
-    "While tests run, use one CPU thread per process unless `$OMP_NUM_THREADS` says otherwise."
-    # nbdev-test executes several notebooks at once; PyTorch's thread pools then fight over the same cores
-    # and small convolutions run many times slower. One thread per notebook keeps every core busy instead.
-    if os.environ.get('IN_TEST') and not os.environ.get('OMP_NUM_THREADS'): torch.set_num_threads(1)
-
-limit_threads_under_test()
-
 # %% ../nbs/00_core.ipynb #2f471761
 # One row per chapter: the quick budget trains on a 2-core CPU in about a minute or two,
 # the full budget is the GPU-scale run. Each chapter registers its own row beside its code
@@ -106,6 +99,36 @@ def budget(name: str, # a row of `BUDGETS`, usually the chapter's model name
     if name not in BUDGETS: raise KeyError(f"No budget named {name!r}; known budgets: {', '.join(sorted(BUDGETS))}.")
     col = 'quick' if (is_quick() if quick is None else quick) else 'full'
     return SimpleNamespace(**BUDGETS[name][col], quick=col == 'quick')
+
+# %% ../nbs/00_core.ipynb #0a9a744c
+THREADS_ENV = 'OMP_NUM_THREADS'
+MAX_DEFAULT_THREADS = 8   # a ceiling for the default; `set_threads(n)` goes higher
+
+def usable_cpus() -> int:
+    "How many CPUs this process may run on: its affinity mask (a container's share, `taskset`), else all."
+    if hasattr(os, 'sched_getaffinity'): return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+def default_threads() -> int:
+    "`$OMP_NUM_THREADS` if set; 1 while tests run; else half the usable CPUs, from 1 to `MAX_DEFAULT_THREADS`."
+    v = os.environ.get(THREADS_ENV, '').strip()
+    if v:
+        if not v.isdigit() or int(v) < 1:
+            raise ValueError(f"{THREADS_ENV}={v!r} is not a positive whole number; set it to a thread count such as 1, or unset it.")
+        return int(v)
+    if os.environ.get('IN_TEST'): return 1
+    return max(1, min(MAX_DEFAULT_THREADS, usable_cpus() // 2))
+
+def set_threads(n: int | None = None, # threads for PyTorch's CPU operations; default `default_threads()`
+               ) -> int:
+    "Set the size of PyTorch's CPU thread pool; returns it."
+    n = default_threads() if n is None else n
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"The number of threads must be a positive whole number, not {n!r}.")
+    torch.set_num_threads(n)
+    return n
+
+with contextlib.suppress(ValueError): set_threads()   # on import; `ganlab train` reports a malformed $OMP_NUM_THREADS
 
 # %% ../nbs/00_core.ipynb #7e85236f
 HOME_ENV = 'GANLAB_HOME'

@@ -16,9 +16,9 @@ from .core import get_device, register_budget
 from .data import GanDataset, get_dataloader
 
 # %% auto #0
-__all__ = ['MIN_RESOLUTION', 'MAX_RESOLUTION', 'd_loss_bce', 'g_loss_saturating', 'g_loss_nonsaturating', 'check_resolution',
-           'channel_widths', 'init_dcgan_weights', 'Generator', 'Discriminator', 'MLPGenerator', 'MLPDiscriminator',
-           'PackedDiscriminator', 'train_dcgan']
+__all__ = ['MIN_RESOLUTION', 'MAX_RESOLUTION', 'R1_EVERY', 'd_loss_bce', 'g_loss_saturating', 'g_loss_nonsaturating',
+           'check_resolution', 'channel_widths', 'init_dcgan_weights', 'Generator', 'Discriminator', 'MLPGenerator',
+           'MLPDiscriminator', 'PackedDiscriminator', 'train_dcgan']
 
 # %% ../nbs/02_dcgan.ipynb #7b1bc9d2
 def d_loss_bce(real_logits: torch.Tensor, # D's logits on real samples
@@ -159,6 +159,8 @@ class PackedDiscriminator(nn.Module):
         return self.D(x.reshape(len(x) // self.m, -1, *x.shape[2:]))   # (B/m, m·C, ...) → (B/m,)
 
 # %% ../nbs/02_dcgan.ipynb #20df435b
+R1_EVERY = 4   # lazy R1: the penalty every 4th discriminator step, 4× the weight
+
 def train_dcgan(G: nn.Module, # generator: G(z) → samples
                 D: nn.Module, # discriminator: D(x) → logits (B,)
                 data: GanDataset, # real samples
@@ -169,6 +171,7 @@ def train_dcgan(G: nn.Module, # generator: G(z) → samples
                 seed: int = 0, # fixes the data order and the noise
                 device: str | None = None, # default: `get_device()`
                 log_every: int = 50, # steps between history records
+                r1: float = 0.0, # weight γ/2 of the R1 penalty on D's gradient at real samples (0: none, as in DCGAN)
                ) -> list[dict]:
     "Train a GAN with the non-saturating loss: the whole loop, plainly. Returns the history (one dict per log)."
     device = get_device(device)
@@ -186,6 +189,10 @@ def train_dcgan(G: nn.Module, # generator: G(z) → samples
         # 1. discriminator: real → 1, fake → 0 (fakes detached: G is not updated here)
         real_logits, fake_logits = D(real), D(fake.detach())
         loss_d = d_loss_bce(real_logits, fake_logits)
+        if r1 and (step - 1) % R1_EVERY == 0:   # R1: penalise D's slope at the real samples
+            x = real.detach().requires_grad_(True)
+            grad, = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+            loss_d = loss_d + R1_EVERY * r1 * grad.flatten(1).pow(2).sum(1).mean()
         opt_d.zero_grad(set_to_none=True); loss_d.backward(); opt_d.step()
         # 2. generator: make the updated D call the same fakes real
         loss_g = g_loss_nonsaturating(D(fake))
@@ -197,5 +204,5 @@ def train_dcgan(G: nn.Module, # generator: G(z) → samples
     return history
 
 # %% ../nbs/02_dcgan.ipynb #c456dd9e
-register_budget('dcgan', quick=dict(data='digits', resolution=32, steps=1000, batch_size=64, width=32, nz=64),
-                full=dict(data='celeba', resolution=64, steps=30_000, batch_size=128, width=64, nz=100))
+register_budget('dcgan', quick=dict(data='digits', resolution=16, steps=2200, batch_size=64, width=32, nz=64, lr=1e-3, r1=0.3),
+                full=dict(data='celeba', resolution=64, steps=30_000, batch_size=128, width=64, nz=100, lr=2e-4, r1=0.0))

@@ -24,7 +24,7 @@ from .data import GanDataset, get_dataset, dataset_info
 from .distributed import (init_distributed, per_rank_batch, callbacks_for_rank, wrap_ddp, get_rank_dataloader,
                                 rank_sample, sync_buffers, all_reduce_mean)
 from .dcgan import (d_loss_bce, g_loss_nonsaturating, Generator, Discriminator, MLPGenerator,
-                          MLPDiscriminator, PackedDiscriminator)
+                          MLPDiscriminator, PackedDiscriminator, R1_EVERY)
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS', 'MODEL_GROUP', 'RUN_KEYS', 'Objective',
@@ -32,8 +32,8 @@ __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS
            'NonFiniteLossError', 'CheckpointError', 'Trainer', 'ema_decay', 'grad_norm', 'generate', 'load_checkpoint',
            'check_compatible', 'ProgressBar', 'SampleGrid', 'LossPlot', 'list_checkpoints', 'latest_checkpoint',
            'Checkpoint', 'DataSpec', 'Recipe', 'register_model', 'available_models', 'model_builder', 'build_model',
-           'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError', 'default_run_dir', 'train_run',
-           'load_generator']
+           'linear_decay', 'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError', 'default_run_dir',
+           'train_run', 'load_generator']
 
 # %% ../nbs/03_train.ipynb #46abf27b
 class Objective:
@@ -697,6 +697,13 @@ def build_model(name: str, # a name from `available_models()`
     "Build the model `name` for data described by `spec`."
     return model_builder(name)(spec, **kwargs)
 
+# %% ../nbs/03_train.ipynb #46af3443
+def linear_decay(trainer: Trainer, step: int):
+    "A schedule: both learning rates fall linearly from the configured ones to 0 at `config.steps`."
+    f = max(0.0, 1 - step / trainer.config.steps)
+    for opt, lr in ((trainer.opt_g, trainer.config.lr_g), (trainer.opt_d, trainer.config.lr_d)):
+        for group in opt.param_groups: group['lr'] = lr * f
+
 # %% ../nbs/03_train.ipynb #34bac0fe
 def dcgan_networks(spec: DataSpec, width: int = 32, nz: int = 64,
                    norm: str = 'batch', # the discriminator's normalisation on images: 'batch', 'layer' or 'none'
@@ -708,19 +715,30 @@ def dcgan_networks(spec: DataSpec, width: int = 32, nz: int = 64,
                 Discriminator(spec.resolution, spec.channels * packing, width, norm))
     return MLPGenerator(nz, spec.dim, scale=spec.scale), MLPDiscriminator(spec.dim * packing, scale=spec.scale)
 
-def dcgan_recipe(spec: DataSpec, width: int = 32, nz: int = 64) -> Recipe:
-    "DCGAN (Radford et al., 2015): strided convolutions, batch norm, non-saturating loss, Adam(2e-4, β1=0.5)."
+def dcgan_recipe(spec: DataSpec, width: int = 32, nz: int = 64,
+                 lr: float = 2e-4, # Adam's learning rate, both networks (Radford et al.: 2e-4)
+                 r1: float = 0.0, # R1 weight γ/2, lazily every `R1_EVERY` D steps as in `train_dcgan` (0: none, as in DCGAN)
+                 decay: bool = False, # lower the learning rates linearly to 0 (`linear_decay`)
+                ) -> Recipe:
+    "DCGAN (Radford et al., 2015): strided convolutions, batch norm, non-saturating loss, Adam(lr, β1=0.5); R1 if asked."
     G, D = dcgan_networks(spec, width, nz)
-    return Recipe(G, D, NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
+    return Recipe(G, D, NonSaturating(), [R1(r1, every=R1_EVERY)] if r1 else [],
+                  config=dict(lr_g=lr, lr_d=lr, betas=(0.5, 0.999)), schedule=linear_decay if decay else None)
 
 # %% ../nbs/03_train.ipynb #18d470f7
-def pacgan_recipe(spec: DataSpec, packing: int = 2, width: int = 32, nz: int = 64) -> Recipe:
+def pacgan_recipe(spec: DataSpec, packing: int = 2, width: int = 32, nz: int = 64,
+                  lr: float = 2e-4, # Adam's learning rate, both networks
+                  decay: bool = False, # lower the learning rates linearly to 0 (`linear_decay`)
+                 ) -> Recipe:
     "DCGAN (or the MLPs for points) with a PacGAN discriminator that sees `packing` samples at once."
     G, D = dcgan_networks(spec, width, nz, packing=packing)
-    return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), config=dict(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999)))
+    return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), config=dict(lr_g=lr, lr_d=lr, betas=(0.5, 0.999)),
+                  schedule=linear_decay if decay else None)
 
-register_budget('pacgan', quick=dict(data='grid25', resolution=None, steps=1000, batch_size=256, packing=2, width=32, nz=64),
-                full=dict(data='stacked_digits', resolution=32, steps=20_000, batch_size=64, packing=2, width=64, nz=100))
+register_budget('pacgan', quick=dict(data='grid25', resolution=None, steps=10_000, batch_size=256, packing=2, width=32, nz=2,
+                                     lr=1e-3, decay=True),
+                full=dict(data='stacked_digits', resolution=32, steps=20_000, batch_size=64, packing=2, width=64, nz=100,
+                          lr=2e-4, decay=False))
 
 # %% ../nbs/03_train.ipynb #5d1703f2
 RUN_KEYS = ('data', 'resolution', 'steps', 'batch_size')

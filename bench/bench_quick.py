@@ -1,0 +1,154 @@
+"""The quick budgets against the papers' results: each quick configuration trained with several seeds, one table each.
+
+- `digits` with DCGAN, the default `ganlab train` (`train_run('dcgan')` with the quick budget, EMA generator):
+  the share of samples the kit's classifier is sure of (p > 0.9), the share of each digit, and classifier-FID
+  against one half of the real digits, beside the FID between the two halves (the floor at this sample size).
+- `ring8` and `grid25`: a plain GAN, PacGAN2, PacGAN4 and a GAN whose discriminator sees the minibatch standard
+  deviation, all with the `pacgan` quick budget's optimiser and length; modes captured, % high-quality samples
+  (within 3 std of a mode) and reverse KL on 2,500 samples, beside PacGAN's Table 1.
+- `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
+
+Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_time`) beside wall time: on a
+shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
+over seeds.
+
+    python bench/bench_quick.py [--only digits,points,cgan] [--seeds 3] [--point-seeds 5] [--png DIR]
+"""
+import argparse, math, os, statistics, time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import ganlab.conditional  # noqa: F401  (registers the cgan budget)
+from ganlab.core import budget, save_images, save_samples, seed_everything, set_threads
+from ganlab.data import get_dataset
+from ganlab.metrics import batched_apply, classifier_for, classifier_features, feature_stats, frechet_distance
+from ganlab.modes import mode_measures
+from ganlab.train import DataSpec, Trainer, build_model, train_run
+
+PACGAN_TABLE1 = {('ring8', 'GAN'): (6.3, 98.2), ('grid25', 'GAN'): (17.3, 94.8),
+                 ('ring8', 'PacGAN4'): (7.8, None), ('grid25', 'PacGAN4'): (24.8, None)}   # modes, % high quality
+K = {'ring8': 8, 'grid25': 25}
+
+def timed(f, *args, **kw):
+    "Run f; return its result, CPU seconds and wall seconds."
+    c, w = time.process_time(), time.perf_counter()
+    out = f(*args, **kw)
+    return out, time.process_time() - c, time.perf_counter() - w
+
+def spread(xs) -> str:
+    m = statistics.mean(xs)
+    return f"{m:.3g} ± {statistics.stdev(xs):.2g}" if len(xs) > 1 else f"{m:.3g}"
+
+def probabilities(clf, x: torch.Tensor) -> torch.Tensor:
+    return batched_apply(lambda b: F.softmax(clf(b), 1), x)
+
+def real_halves(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    "All 1,797 digits at `resolution`, shuffled once and cut in two halves."
+    ds = get_dataset('digits', resolution=resolution)
+    x, _ = ds.__getitems__(list(range(len(ds))))
+    p = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    h = len(x) // 2
+    return x[p[:h]], x[p[h:2 * h]]
+
+def digits_figures(clf, fake: torch.Tensor, ref: torch.Tensor) -> dict:
+    "Classifier confidence, class shares and classifier-FID of `fake` against the real half `ref`."
+    p = probabilities(clf, fake)
+    share = torch.bincount(p.argmax(1), minlength=10).float() / len(p)
+    fid = frechet_distance(*feature_stats(classifier_features(clf, ref)), *feature_stats(classifier_features(clf, fake)))
+    return dict(confident=(p.max(1).values > 0.9).float().mean().item(), share_min=share.min().item(),
+                share_max=share.max().item(), fid=float(fid))
+
+def bench_digits(seeds, png: Path | None):
+    b = budget('dcgan', quick=True)
+    clf = classifier_for('digits', b.resolution)
+    a, bh = real_halves(b.resolution)
+    real = digits_figures(clf, bh, a)
+    print(f"\n## digits, DCGAN (`ganlab train` defaults): {b.resolution} px, {b.steps} steps, batch {b.batch_size}, "
+          f"lr {b.lr}, R1 γ/2 = {b.r1}; {len(seeds)} seeds; {len(a)} samples against {len(a)} real digits\n")
+    rows = []
+    for s in seeds:
+        t, cpu, wall = timed(train_run, 'dcgan', seed=s, progress=False, quick=True)
+        fig = digits_figures(clf, t.sample(len(a), seed=1000 + s), a)
+        rows.append(dict(fig, cpu=cpu, wall=wall))
+        print(f"seed {s}: " + ', '.join(f"{k} {v:.3f}" for k, v in rows[-1].items()), flush=True)
+        if png: save_images(t.sample(64, seed=s), png / f'dcgan-digits-seed{s}.png')
+    col = lambda k: [r[k] for r in rows]
+    print("\n| figure | ours (mean ± sd) | target | real digits (other half) |\n| --- | --- | --- | --- |")
+    print(f"| classifier sure (p > 0.9) | {spread(col('confident'))} | ≥ 0.65 | {real['confident']:.3f} |")
+    print(f"| smallest / largest class share | {spread(col('share_min'))} / {spread(col('share_max'))} | ≥ 0.05 / ≤ 0.15 "
+          f"| {real['share_min']:.3f} / {real['share_max']:.3f} |")
+    print(f"| classifier-FID | {spread(col('fid'))} | ≤ {2 * real['fid']:.2f} (2× real) | {real['fid']:.2f} |")
+    print(f"| classifier-FID / real-vs-real | {spread([f / real['fid'] for f in col('fid')])} | ≤ 2 | 1 |")
+    print(f"| training CPU s / wall s | {spread(col('cpu'))} / {spread(col('wall'))} | ≤ 60 | |")
+
+SETUPS = ('GAN', 'PacGAN2', 'PacGAN4', 'GAN + minibatch stddev')
+
+def points_trainer(setup: str, ds, seed: int) -> Trainer:
+    "One setup of the comparison with the `pacgan` quick budget's optimiser, noise size and length."
+    from ganlab.progan import MinibatchStdMLP
+    b, spec = budget('pacgan', quick=True), DataSpec.of(ds)
+    seed_everything(seed)
+    packing = int(setup[6:]) if setup.startswith('PacGAN') else 1
+    r = build_model('pacgan', spec, packing=packing, width=b.width, nz=b.nz, lr=b.lr, decay=b.decay)
+    if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
+    return Trainer.from_recipe(r, ds, device='cpu', steps=b.steps, batch_size=b.batch_size, seed=seed)
+
+def bench_points(seeds, png: Path | None):
+    b = budget('pacgan', quick=True)
+    print(f"\n## ring8 and grid25: {b.steps} steps, batch {b.batch_size}, nz {b.nz}, lr {b.lr} "
+          f"{'decaying linearly to 0' if b.decay else 'constant'}; {len(seeds)} seeds; 2,500 samples of the EMA generator\n")
+    print("| data | setup | modes | high quality (%) | reverse KL | CPU s | wall s | PacGAN Table 1 (modes, % HQ) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for data in ('ring8', 'grid25'):
+        ds = get_dataset(data)
+        for setup in SETUPS:
+            rows = []
+            for s in seeds:
+                t = points_trainer(setup, ds, s)
+                _, cpu, wall = timed(t.fit)
+                x = t.sample(2500, seed=10_000 + s)
+                rows.append(dict(mode_measures(x, ds.centers, ds.std), cpu=cpu, wall=wall))
+                if png and s == seeds[0]: save_samples(x, png / f'{data}-{setup.replace(" ", "")}.png', centers=ds.centers)
+            col = lambda k, rows=rows: [r[k] for r in rows]
+            pub = PACGAN_TABLE1.get((data, setup))
+            pub = '' if pub is None else f"{pub[0]}" + (f", {pub[1]}" if pub[1] is not None else '')
+            print(f"| {data} | {setup} | {spread(col('modes'))} / {K[data]} | {spread([100 * h for h in col('high_quality')])} "
+                  f"| {spread(col('reverse_kl'))} | {spread(col('cpu'))} | {spread(col('wall'))} | {pub} |", flush=True)
+
+def bench_cgan(seeds):
+    b = budget('cgan', quick=True)
+    clf = classifier_for('digits', b.resolution)
+    rows = []
+    for s in seeds:
+        t, cpu, wall = timed(train_run, 'cgan', seed=s, progress=False, quick=True)
+        labels = torch.arange(1000) % 10
+        p = probabilities(clf, t.sample(1000, seed=1000 + s, labels=labels))
+        rows.append(dict(agree=(p.argmax(1) == labels).float().mean().item(),
+                         confident=(p.max(1).values > 0.9).float().mean().item(), cpu=cpu, wall=wall))
+    col = lambda k: [r[k] for r in rows]
+    print(f"\n## cgan on digits: {b.resolution} px, {b.steps} steps; {len(seeds)} seeds\n")
+    print("| figure | ours (mean ± sd) | target |\n| --- | --- | --- |")
+    print(f"| class agreement | {spread(col('agree'))} | ≥ 0.90 |")
+    print(f"| classifier sure (p > 0.9) | {spread(col('confident'))} | |")
+    print(f"| training CPU s / wall s | {spread(col('cpu'))} / {spread(col('wall'))} | ≤ 60 |")
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--only', default='digits,points,cgan', help='comma-separated: digits, points, cgan')
+    ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
+    ap.add_argument('--point-seeds', type=int, default=5, help='seeds for the 2-D mixtures')
+    ap.add_argument('--png', help='write sample grids into this folder')
+    a = ap.parse_args()
+    set_threads(1)
+    png = Path(a.png) if a.png else None
+    if png: png.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else math.nan
+    print(f"torch {torch.__version__}, 1 thread, load average {load:.1f} at start (CPU time is the figure to read)")
+    only = a.only.split(',')
+    if 'digits' in only: bench_digits(list(range(a.seeds)), png)
+    if 'points' in only: bench_points(list(range(a.point_seeds)), png)
+    if 'cgan' in only: bench_cgan(list(range(a.seeds)))
+
+if __name__ == '__main__': main()
