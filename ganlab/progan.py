@@ -87,6 +87,11 @@ def progan_channels(resolution: int, width: int = 16, max_channels: int = 512) -
 
 def _lrelu(x: torch.Tensor) -> torch.Tensor: return F.leaky_relu(x, 0.2)
 
+def _fade(old: torch.Tensor, new: torch.Tensor, alpha: float) -> torch.Tensor:
+    "The fade-in (1 − α)·old + α·new, in the wider dtype of the two (under bf16 autocast one path can come back in float32)."
+    dtype = torch.promote_types(old.dtype, new.dtype)
+    return torch.lerp(old.to(dtype), new.to(dtype), alpha)
+
 class _Growing(nn.Module):
     "Stage and fade-in weight as buffers, shared by the growing generator and discriminator."
     def _init_stage(self, n: int):
@@ -136,7 +141,7 @@ class ProGenerator(_Growing):
         for s in range(1, stage + 1): prev, h = h, self.blocks[s](h)
         x = self.to_rgb[stage](h)                                            # (B, C, 4·2^stage, ...)
         if stage > 0 and alpha < 1:                                          # fade: blend with the upsampled old path
-            x = torch.lerp(F.interpolate(self.to_rgb[stage - 1](prev), scale_factor=2.0), x, alpha)
+            x = _fade(F.interpolate(self.to_rgb[stage - 1](prev), scale_factor=2.0), x, alpha)
         return x
 
 # %% ../nbs/07_progan.ipynb #c4ae8ff7
@@ -176,7 +181,7 @@ class ProDiscriminator(_Growing):
         h = _lrelu(self.from_rgb[stage](x))
         if stage > 0:
             h = self.blocks[stage](h)                                        # (B, c_{s-1}, R/2, R/2)
-            if alpha < 1: h = torch.lerp(_lrelu(self.from_rgb[stage - 1](F.avg_pool2d(x, 2))), h, alpha)
+            if alpha < 1: h = _fade(_lrelu(self.from_rgb[stage - 1](F.avg_pool2d(x, 2))), h, alpha)
             for s in range(stage - 1, 0, -1): h = self.blocks[s](h)
         return self.blocks[0](h).view(len(x))                                # (B,)
 
@@ -196,7 +201,7 @@ def real_at_stage(x: torch.Tensor, # real images (B, C, R, R) at the final resol
     "Real images as the discriminator should see them at `stage`: average-pooled, and faded like the generator's output."
     r = 4 * 2 ** stage
     if x.shape[-1] > r: x = F.avg_pool2d(x, x.shape[-1] // r)                 # (B, C, r, r)
-    if stage > 0 and alpha < 1: x = torch.lerp(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0), x, alpha)
+    if stage > 0 and alpha < 1: x = _fade(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0), x, alpha)
     return x
 
 # %% ../nbs/07_progan.ipynb #5298ceb0

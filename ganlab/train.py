@@ -99,7 +99,7 @@ class TrainConfig:
     seed: int = 0                          # fixes data order and noise
     log_every: int = 50                    # steps per history record (losses are averaged over them)
     amp: bool | str = 'auto'               # bf16 autocast: 'auto' = on CUDA only
-    channels_last: bool | str = 'auto'     # channels-last layout for images: 'auto' = on CUDA only
+    channels_last: bool | str = 'auto'     # channels-last layout for images: 'auto' = on CUDA, unless compiling
     compile: bool = False                  # torch.compile both networks
     num_workers: int = 0                   # data-loading processes
     sync_batchnorm: bool = False           # under torchrun on GPUs: batch-norm statistics of the global batch
@@ -164,7 +164,8 @@ class Trainer:
         self.schedule, self.run_info = schedule, dict(run_info or {})
         cuda = self.device.type == 'cuda'
         self.amp = cuda if self.config.amp == 'auto' else bool(self.config.amp)
-        self.channels_last = (cuda if self.config.channels_last == 'auto' else bool(self.config.channels_last)) and data.is_image
+        self.channels_last = (cuda and not self.config.compile if self.config.channels_last == 'auto'
+                             else bool(self.config.channels_last)) and data.is_image
         self.step, self.batches_used, self.history = 0, 0, []   # generator steps, real batches drawn, log records
         self.last_checkpoint: Path | None = None
         self.stop_requested, self.error = False, None
