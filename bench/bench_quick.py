@@ -4,28 +4,35 @@
   the share of samples the kit's classifier is sure of (p > 0.9), the share of each digit, and classifier-FID
   against one half of the real digits, beside the FID between the two halves (the floor at this sample size).
 - `ring8` and `grid25`: a plain GAN, PacGAN2, PacGAN4 and a GAN whose discriminator sees the minibatch standard
-  deviation, all with the `pacgan` quick budget's optimiser and length; modes captured, % high-quality samples
-  (within 3 std of a mode) and reverse KL on 2,500 samples, beside PacGAN's Table 1.
+  deviation, with the points budget of `dcgan`/`pacgan` (what `ganlab train --model dcgan --data ring8` runs), and
+  WGAN-GP and WGAN with clipping at theirs; all seeds of a setup train at once (`ganlab.seeds.train_seeds`); modes
+  captured, % high-quality samples (within 3 std of a mode) and reverse KL on 2,500 samples of each seed's EMA
+  generator, beside PacGAN's Table 1.
+- `stacked_digits` with DCGAN and PacGAN2 at their `stacked_digits` budgets: modes (digit triples) covered in
+  10,000 samples, reverse KL to the data's histogram, beside PacGAN's Table 2, and classifier-FID.
 - `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
 
 Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_time`) beside wall time: on a
 shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
 over seeds.
 
-    python bench/bench_quick.py [--only digits,points,cgan] [--seeds 3] [--point-seeds 5] [--png DIR]
+    python bench/bench_quick.py [--only digits,points,stacked,cgan] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR]
 """
-import argparse, math, os, statistics, time
+import argparse, dataclasses, math, os, statistics, time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 import ganlab.conditional  # noqa: F401  (registers the cgan budget)
-from ganlab.core import budget, save_images, save_samples, seed_everything, set_threads
+import ganlab.wgan  # noqa: F401  (registers the WGAN budgets)
+from ganlab.core import budget, save_images, save_samples, set_threads
 from ganlab.data import get_dataset
 from ganlab.metrics import batched_apply, classifier_for, classifier_features, feature_stats, frechet_distance
 from ganlab.modes import mode_measures
-from ganlab.train import DataSpec, Trainer, build_model, train_run
+from ganlab.diagnostics import image_mode_measures
+from ganlab.seeds import seed_samples, train_seeds
+from ganlab.train import DataSpec, TrainConfig, build_model, train_run
 
 PACGAN_TABLE1 = {('ring8', 'GAN'): (6.3, 98.2), ('grid25', 'GAN'): (17.3, 94.8),
                  ('ring8', 'PacGAN4'): (7.8, None), ('grid25', 'PacGAN4'): (24.8, None)}   # modes, % high quality
@@ -38,8 +45,13 @@ def timed(f, *args, **kw):
     return out, time.process_time() - c, time.perf_counter() - w
 
 def spread(xs) -> str:
-    m = statistics.mean(xs)
-    return f"{m:.3g} ± {statistics.stdev(xs):.2g}" if len(xs) > 1 else f"{m:.3g}"
+    "Mean ± standard deviation over seeds; runs with an infinite value (no sample on any mode) are counted apart."
+    xs = [float(x) for x in xs]
+    finite = [x for x in xs if math.isfinite(x)]
+    extra = f" (and {len(xs) - len(finite)} × ∞)" if len(finite) < len(xs) else ''
+    if not finite: return '∞'
+    m = statistics.mean(finite)
+    return (f"{m:.3g} ± {statistics.stdev(finite):.2g}" if len(finite) > 1 else f"{m:.3g}") + extra
 
 def probabilities(clf, x: torch.Tensor) -> torch.Tensor:
     return batched_apply(lambda b: F.softmax(clf(b), 1), x)
@@ -83,39 +95,72 @@ def bench_digits(seeds, png: Path | None):
     print(f"| classifier-FID / real-vs-real | {spread([f / real['fid'] for f in col('fid')])} | ≤ 2 | 1 |")
     print(f"| training CPU s / wall s | {spread(col('cpu'))} / {spread(col('wall'))} | ≤ 60 | |")
 
-SETUPS = ('GAN', 'PacGAN2', 'PacGAN4', 'GAN + minibatch stddev')
+SETUPS = {'GAN': ('dcgan', {}), 'PacGAN2': ('pacgan', dict(packing=2)), 'PacGAN4': ('pacgan', dict(packing=4)),
+          'GAN + minibatch stddev': ('dcgan', {}), 'WGAN-GP': ('wgan-gp', {}), 'WGAN (clip)': ('wgan-clip', {})}
 
-def points_trainer(setup: str, ds, seed: int) -> Trainer:
-    "One setup of the comparison with the `pacgan` quick budget's optimiser, noise size and length."
+def split_row(row: dict) -> tuple[dict, dict, dict]:
+    "A budget row → (run settings, TrainConfig fields, model arguments), as `train_run` routes them."
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    row = {k: v for k, v in row.items() if k != 'quick'}
+    run = {k: row.pop(k) for k in ('data', 'resolution', 'steps', 'batch_size') if k in row}
+    return run, {k: row.pop(k) for k in list(row) if k in fields}, row
+
+def points_trainer(setup: str, ds, seeds):
+    "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`."
     from ganlab.progan import MinibatchStdMLP
-    b, spec = budget('pacgan', quick=True), DataSpec.of(ds)
-    seed_everything(seed)
-    packing = int(setup[6:]) if setup.startswith('PacGAN') else 1
-    r = build_model('pacgan', spec, packing=packing, width=b.width, nz=b.nz, lr=b.lr, decay=b.decay)
-    if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
-    return Trainer.from_recipe(r, ds, device='cpu', steps=b.steps, batch_size=b.batch_size, seed=seed)
+    model, extra = SETUPS[setup]
+    run, cfg, kw = split_row(vars(budget(model, quick=True, data=ds.name)))
+    spec = DataSpec.of(ds)
+    def build():
+        r = build_model(model, spec, **{**kw, **extra})
+        if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
+        return r
+    t = train_seeds(build, ds, seeds, run['steps'], run['batch_size'], device='cpu', fit=False, **cfg)
+    return t, run
 
-def bench_points(seeds, png: Path | None):
-    b = budget('pacgan', quick=True)
-    print(f"\n## ring8 and grid25: {b.steps} steps, batch {b.batch_size}, nz {b.nz}, lr {b.lr} "
-          f"{'decaying linearly to 0' if b.decay else 'constant'}; {len(seeds)} seeds; 2,500 samples of the EMA generator\n")
-    print("| data | setup | modes | high quality (%) | reverse KL | CPU s | wall s | PacGAN Table 1 (modes, % HQ) |")
+def bench_points(seeds, datasets, png: Path | None):
+    print(f"\n## ring8 and grid25: each setup at its points budget; {len(seeds)} seeds trained at once; "
+          f"2,500 samples of each seed's EMA generator\n")
+    print("| data | setup | steps × batch | modes | high quality (%) | reverse KL | CPU s (all seeds) | PacGAN Table 1 (modes, % HQ) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for data in ('ring8', 'grid25'):
+    for data in datasets:
         ds = get_dataset(data)
         for setup in SETUPS:
-            rows = []
-            for s in seeds:
-                t = points_trainer(setup, ds, s)
-                _, cpu, wall = timed(t.fit)
-                x = t.sample(2500, seed=10_000 + s)
-                rows.append(dict(mode_measures(x, ds.centers, ds.std), cpu=cpu, wall=wall))
-                if png and s == seeds[0]: save_samples(x, png / f'{data}-{setup.replace(" ", "")}.png', centers=ds.centers)
+            t, run = points_trainer(setup, ds, seeds)
+            _, cpu, wall = timed(t.fit)
+            xs = seed_samples(t, 2500, seed=10_000)
+            rows = [mode_measures(x, ds.centers, ds.std) for x in xs]
+            if png: save_samples(xs[0], png / f'{data}-{setup.replace(" ", "")}.png', centers=ds.centers)
             col = lambda k, rows=rows: [r[k] for r in rows]
             pub = PACGAN_TABLE1.get((data, setup))
             pub = '' if pub is None else f"{pub[0]}" + (f", {pub[1]}" if pub[1] is not None else '')
-            print(f"| {data} | {setup} | {spread(col('modes'))} / {K[data]} | {spread([100 * h for h in col('high_quality')])} "
-                  f"| {spread(col('reverse_kl'))} | {spread(col('cpu'))} | {spread(col('wall'))} | {pub} |", flush=True)
+            print(f"| {data} | {setup} | {run['steps']} × {run['batch_size']} | {spread(col('modes'))} / {K[data]} "
+                  f"| {spread([100 * h for h in col('high_quality')])} | {spread(col('reverse_kl'))} | {cpu:.0f} | {pub} |", flush=True)
+
+PACGAN_TABLE2 = {'GAN': (78.9, 4.50), 'PacGAN2': (1000.0, 0.06)}   # DCGAN and PacDCGAN2 on stacked MNIST: modes, KL
+
+def bench_stacked(seeds, png: Path | None):
+    print(f"\n## stacked_digits: DCGAN and PacGAN2 at their stacked_digits budgets; {len(seeds)} seeds; "
+          f"modes in 10,000 samples\n")
+    print("| setup | resolution, steps | modes (of 1,000) | reverse KL | classifier-FID | CPU s per run | PacGAN Table 2 (modes, KL) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for setup, model in (('GAN', 'dcgan'), ('PacGAN2', 'pacgan')):
+        b = budget(model, quick=True, data='stacked_digits')
+        clf = classifier_for('stacked_digits', b.resolution)
+        ref = get_dataset('stacked_digits', resolution=b.resolution, split='test')
+        real = ref.__getitems__(list(range(1000)))[0]
+        rows = []
+        for s in seeds:
+            t, cpu, wall = timed(train_run, model, data='stacked_digits', seed=s, progress=False, quick=True)
+            m = image_mode_measures(t.sample(10_000, seed=1000 + s), 'stacked_digits', clf)
+            fid = frechet_distance(*feature_stats(classifier_features(clf, real)),
+                                   *feature_stats(classifier_features(clf, t.sample(1000, seed=s))))
+            rows.append(dict(modes=m['modes'], kl=m['kl'], fid=float(fid), cpu=cpu))
+            if png: save_images(t.sample(64, seed=s), png / f'stacked-{setup}-seed{s}.png')
+        col = lambda k, rows=rows: [r[k] for r in rows]
+        pub = PACGAN_TABLE2[setup]
+        print(f"| {setup} | {b.resolution} px, {b.steps} | {spread(col('modes'))} | {spread(col('kl'))} | {spread(col('fid'))} "
+              f"| {spread(col('cpu'))} | {pub[0]}, {pub[1]} |", flush=True)
 
 def bench_cgan(seeds):
     b = budget('cgan', quick=True)
@@ -136,7 +181,8 @@ def bench_cgan(seeds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--only', default='digits,points,cgan', help='comma-separated: digits, points, cgan')
+    ap.add_argument('--only', default='digits,points,stacked,cgan', help='comma-separated: digits, points, stacked, cgan')
+    ap.add_argument('--data', default='ring8,grid25', help='the 2-D datasets of the points section')
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
     ap.add_argument('--point-seeds', type=int, default=5, help='seeds for the 2-D mixtures')
     ap.add_argument('--png', help='write sample grids into this folder')
@@ -148,7 +194,8 @@ def main():
     print(f"torch {torch.__version__}, 1 thread, load average {load:.1f} at start (CPU time is the figure to read)")
     only = a.only.split(',')
     if 'digits' in only: bench_digits(list(range(a.seeds)), png)
-    if 'points' in only: bench_points(list(range(a.point_seeds)), png)
+    if 'points' in only: bench_points(list(range(a.point_seeds)), a.data.split(','), png)
+    if 'stacked' in only: bench_stacked(list(range(a.seeds)), png)
     if 'cgan' in only: bench_cgan(list(range(a.seeds)))
 
 if __name__ == '__main__': main()

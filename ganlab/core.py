@@ -9,7 +9,7 @@ from __future__ import annotations
 import io, os, json, random, tempfile, contextlib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -82,23 +82,32 @@ def is_quick() -> bool:
 # (`register_budget`); the keys are read by the chapter and by `ganlab train`.
 BUDGETS: dict[str, dict[str, dict[str, Any]]] = {}
 
+def _row_key(name: str, data: str | None) -> str: return name if data is None else f"{name}@{data}"
+
 def register_budget(name: str, # the row's name, usually the chapter's model name
                     quick: dict, # settings for a 2-core CPU: a minute or two that still shows the idea
                     full: dict, # settings for a full-size GPU run
+                    data: str | Sequence[str] | None = None, # only for these datasets (default: the general row)
                    ) -> None:
-    "Declare the quick and full training budgets of a chapter or model."
+    "Declare the quick and full training budgets of a chapter or model (for some datasets only, with `data`)."
     if set(quick) != set(full):
         raise ValueError(f"Budget {name!r}: quick and full must set the same keys; "
                          f"only one sets {sorted(set(quick) ^ set(full))}.")
-    BUDGETS[name] = dict(quick=dict(quick), full=dict(full))
+    for d in [data] if data is None or isinstance(data, str) else data:
+        BUDGETS[_row_key(name, d)] = dict(quick=dict(quick), full=dict(full))
 
 def budget(name: str, # a row of `BUDGETS`, usually the chapter's model name
            quick: bool | None = None, # force the quick (True) or full (False) column; default `is_quick()`
+           data: str | None = None, # the dataset: its own row if one is registered, else the general row
           ) -> SimpleNamespace:
-    "The training settings for `name` in quick mode or at full size."
-    if name not in BUDGETS: raise KeyError(f"No budget named {name!r}; known budgets: {', '.join(sorted(BUDGETS))}.")
+    "The training settings for `name` (on `data`) in quick mode or at full size."
+    key = _row_key(name, data) if _row_key(name, data) in BUDGETS else name
+    if key not in BUDGETS:
+        known = sorted(k for k in BUDGETS if '@' not in k)
+        raise KeyError(f"No budget named {name!r}; known budgets: {', '.join(known)}.")
     col = 'quick' if (is_quick() if quick is None else quick) else 'full'
-    return SimpleNamespace(**BUDGETS[name][col], quick=col == 'quick')
+    return SimpleNamespace(**BUDGETS[key][col], quick=col == 'quick')
+
 
 # %% ../nbs/00_core.ipynb #0a9a744c
 THREADS_ENV = 'OMP_NUM_THREADS'

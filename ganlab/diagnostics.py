@@ -13,19 +13,20 @@ import torch
 import torch.nn as nn
 import matplotlib.pyplot as plt
 
-from .core import register_budget, budget, seed_everything, show_images
+from .core import register_budget, budget, show_images
 from .data import get_dataset
-from .train import Trainer, Recipe, DataSpec, build_model
+from .train import Recipe, DataSpec, build_model
 from .metrics import classifier_for, predict_labels
 from .modes import assign_modes, mode_measures
 from .progan import MinibatchStdMLP
+from .seeds import train_seeds, seed_samples
 
 # %% auto #0
 __all__ = ['LABELLED', 'SETUPS', 'mode_histogram', 'histogram_kl', 'label_measures', 'data_labels', 'image_mode_measures',
            'pairwise_distances', 'closest_pairs', 'duplicate_threshold', 'duplicate_rate', 'support_from_rate',
            'birthday_support', 'show_closest_pairs', 'mean_pairwise_distance', 'diversity_ratio', 'nearest_neighbours',
            'memorisation_ratio', 'sample_modes', 'show_histogram', 'lerp', 'slerp', 'seed_noise', 'interpolate',
-           'collapse_recipe', 'collapse_experiment', 'format_table']
+           'collapse_recipe', 'collapse_experiment', 'mean_over_seeds', 'format_table']
 
 # %% ../nbs/09_diagnostics.ipynb #7ed985c4
 def mode_histogram(labels: torch.Tensor, # mode or class labels (N,), integers in [0, num_modes)
@@ -239,25 +240,35 @@ def collapse_recipe(setup: str, # one of `SETUPS`
     return r
 
 # %% ../nbs/09_diagnostics.ipynb #76d1aba5
-register_budget('collapse-experiment', quick=dict(steps=750, batch_size=256), full=dict(steps=10_000, batch_size=256))
+register_budget('collapse-experiment', quick=dict(steps=750, batch_size=256, seeds=3), full=dict(steps=10_000, batch_size=256, seeds=5))
 
 def collapse_experiment(setups: Sequence[str] = SETUPS, # which setups to train
                         data: str = 'grid25', # a 2-D mixture
                         steps: int | None = None, # generator steps; default `budget('collapse-experiment')`
-                        batch_size: int | None = None, # default: the budget's
-                        seed: int = 0, n_eval: int = 2500, nz: int = 64, device: str | None = None,
+                        batch_size: int | None = None, # per seed; default: the budget's
+                        seeds: Sequence[int] | None = None, # default: the budget's number of seeds, from 0
+                        n_eval: int = 2500, nz: int = 64, device: str | None = None,
                        ) -> list[dict]:
-    "Train each setup with the same generator and budget; one row of mode measures per setup."
+    "Train each setup with the same generator and budget, its seeds at once (`train_seeds`); one row per setup and seed."
     b = budget('collapse-experiment')
+    seeds = list(range(b.seeds) if seeds is None else seeds)
     ds, rows = get_dataset(data), []
     for setup in setups:
-        seed_everything(seed)
-        t = Trainer.from_recipe(collapse_recipe(setup, DataSpec.of(ds), nz), ds, device=device, steps=steps or b.steps,
-                                batch_size=batch_size or b.batch_size, seed=seed, log_every=50, ema=None)
+        t = train_seeds(lambda: collapse_recipe(setup, DataSpec.of(ds), nz), ds, seeds, steps or b.steps,
+                        batch_size or b.batch_size, device=device, fit=False, log_every=50, ema=None)
         t0 = time.perf_counter(); t.fit(); secs = time.perf_counter() - t0
-        x = t.sample(n_eval, seed=1234)
-        rows.append(dict(setup=setup, seed=seed, **mode_measures(x, ds.centers, ds.std), seconds=round(secs, 1), samples=x))
+        for seed, x in zip(seeds, seed_samples(t, n_eval, seed=1234)):
+            rows.append(dict(setup=setup, seed=seed, **mode_measures(x, ds.centers, ds.std), seconds=round(secs, 1), samples=x))
     return rows
+
+def mean_over_seeds(rows: list[dict], # rows of `collapse_experiment`
+                    keys: Sequence[str] = ('modes', 'high_quality', 'reverse_kl', 'seconds'),
+                   ) -> list[dict]:
+    "One row per setup: the mean of each measure over its seeds (a seed with no sample on a mode makes the KL infinite)."
+    setups = list(dict.fromkeys(r['setup'] for r in rows))
+    return [dict(setup=s, seeds=sum(r['setup'] == s for r in rows),
+                 **{k: float(torch.tensor([float(r[k]) for r in rows if r['setup'] == s]).mean()) for k in keys}) for s in setups]
+
 
 # %% ../nbs/09_diagnostics.ipynb #168668f6
 def format_table(rows: list[dict], # one dict of measures per row

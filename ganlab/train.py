@@ -729,17 +729,28 @@ def dcgan_recipe(spec: DataSpec, width: int = 32, nz: int = 64,
 # %% ../nbs/03_train.ipynb #18d470f7
 def pacgan_recipe(spec: DataSpec, packing: int = 2, width: int = 32, nz: int = 64,
                   lr: float = 2e-4, # Adam's learning rate, both networks
+                  r1: float = 0.0, # R1 weight γ/2, lazily every `R1_EVERY` D steps (0: none, as in PacGAN)
                   decay: bool = False, # lower the learning rates linearly to 0 (`linear_decay`)
                  ) -> Recipe:
     "DCGAN (or the MLPs for points) with a PacGAN discriminator that sees `packing` samples at once."
     G, D = dcgan_networks(spec, width, nz, packing=packing)
-    return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), config=dict(lr_g=lr, lr_d=lr, betas=(0.5, 0.999)),
-                  schedule=linear_decay if decay else None)
+    return Recipe(G, PackedDiscriminator(D, packing), NonSaturating(), [R1(r1, every=R1_EVERY)] if r1 else [],
+                  config=dict(lr_g=lr, lr_d=lr, betas=(0.5, 0.999)), schedule=linear_decay if decay else None)
 
 register_budget('pacgan', quick=dict(data='grid25', resolution=None, steps=10_000, batch_size=256, packing=2, width=32, nz=2,
-                                     lr=1e-3, decay=True),
+                                     lr=1e-3, r1=0.0, decay=True),
                 full=dict(data='stacked_digits', resolution=32, steps=20_000, batch_size=64, packing=2, width=64, nz=100,
-                          lr=2e-4, decay=False))
+                          lr=2e-4, r1=0.0, decay=False))
+
+# %% ../nbs/03_train.ipynb #bf6e8df9
+_POINTS = dict(resolution=None, steps=10_000, batch_size=256, width=32, nz=2, lr=1e-3, r1=0.0, decay=True)
+_STACKED = dict(data='stacked_digits', resolution=16, steps=4000, batch_size=64, width=32, nz=64, lr=1e-3, r1=0.3, decay=False)
+_STACKED_FULL = dict(_STACKED, resolution=32, steps=20_000, width=64, nz=100, lr=2e-4, r1=0.0)
+for _d in ('ring8', 'grid25'):
+    register_budget('dcgan', quick=dict(_POINTS, data=_d), full=dict(_POINTS, data=_d, steps=20_000), data=_d)
+    register_budget('pacgan', quick=dict(_POINTS, data=_d, packing=2), full=dict(_POINTS, data=_d, steps=20_000, packing=2), data=_d)
+register_budget('dcgan', quick=_STACKED, full=_STACKED_FULL, data='stacked_digits')
+register_budget('pacgan', quick=dict(_STACKED, packing=2), full=dict(_STACKED_FULL, packing=2), data='stacked_digits')
 
 # %% ../nbs/03_train.ipynb #5d1703f2
 RUN_KEYS = ('data', 'resolution', 'steps', 'batch_size')
@@ -821,7 +832,7 @@ def train_run(model: str = 'dcgan', # a name from `available_models()`
         raise TypeError(f"evaluate must be a function of the trained `Trainer` returning a dict (e.g. "
                         f"`ganlab.metrics.evaluate_run`) or None, not {evaluate!r}.")
     builder = model_builder(model)   # loads the model's module, which registers its budget
-    row = BUDGETS.get(model) and budget(model, quick)
+    row = BUDGETS.get(model) and budget(model, quick, data=data)
     run, cfg_over, kw = _split_budget(vars(row) if row else {})
     kw.pop('quick', None)
     out = Path(out) if out is not None else None

@@ -14,8 +14,9 @@ import torch
 from .core import register_budget, atomic_write, seed_everything
 from .data import get_dataset
 from .modes import mode_measures
+from .seeds import train_seeds, seed_samples
 from .train import (Objective, Regulariser, Callback, Trainer, DataSpec, Recipe, register_model,
-                          build_model, grad_norm_sq, dcgan_networks)
+                          build_model, grad_norm_sq, dcgan_networks, linear_decay)
 
 # %% auto #0
 __all__ = ['METHODS', 'PACGAN_TABLE1', 'Wasserstein', 'WeightClipping', 'GradientPenalty', 'wgan_gp_recipe', 'wgan_clip_recipe',
@@ -61,22 +62,25 @@ class GradientPenalty(Regulariser):
 def wgan_gp_recipe(spec: DataSpec, width: int = 32, nz: int = 64,
                    gp_weight: float | None = None, # λ; default 10 for images (the paper), 0.1 for points (the authors' toy code)
                    norm: str = 'layer', # the critic's normalisation: 'layer' or 'none' (never batch norm)
+                   decay: bool = False, # lower the learning rates linearly to 0 (`linear_decay`; a quick budget's)
                   ) -> Recipe:
     "WGAN-GP (Gulrajani et al., 2017): Wasserstein critic, gradient penalty λ = 10 (0.1 on points), n_critic = 5, Adam(1e-4, β = (0, 0.9))."
     if norm == 'batch': raise ValueError("A WGAN-GP critic cannot use batch norm (the penalty is per sample); use norm='layer' or 'none'.")
     if gp_weight is None: gp_weight = 10.0 if spec.is_image else 0.1
     if not gp_weight >= 0: raise ValueError(f"The gradient-penalty weight λ must be a number ≥ 0, not {gp_weight!r}.")
     G, D = dcgan_networks(spec, width, nz, norm)
-    return Recipe(G, D, Wasserstein(), [GradientPenalty(gp_weight)], config=dict(n_critic=5, lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9)))
+    return Recipe(G, D, Wasserstein(), [GradientPenalty(gp_weight)], config=dict(n_critic=5, lr_g=1e-4, lr_d=1e-4, betas=(0.0, 0.9)),
+                  schedule=linear_decay if decay else None)
 
 @register_model('wgan-clip')
 def wgan_clip_recipe(spec: DataSpec, width: int = 32, nz: int = 64,
                      clip: float = 0.01, # c: every critic weight stays in [-c, c]
+                     decay: bool = False, # lower the learning rates linearly to 0 (`linear_decay`; a quick budget's)
                     ) -> Recipe:
     "WGAN (Arjovsky et al., 2017): Wasserstein critic, weights clipped to ±0.01, n_critic = 5, RMSProp-like Adam(5e-5, β = (0, 0.99))."
     G, D = dcgan_networks(spec, width, nz, norm='none')
     return Recipe(G, D, Wasserstein(), callbacks=[WeightClipping(clip)],
-                  config=dict(n_critic=5, lr_g=5e-5, lr_d=5e-5, betas=(0.0, 0.99)))
+                  config=dict(n_critic=5, lr_g=5e-5, lr_d=5e-5, betas=(0.0, 0.99)), schedule=linear_decay if decay else None)
 
 # %% ../nbs/05_wgan_gp.ipynb #edf53bc1
 for _name in ('wgan-gp', 'wgan-clip'):
@@ -85,6 +89,10 @@ for _name in ('wgan-gp', 'wgan-clip'):
                                       lr_g=2 * _paper_lr, lr_d=2 * _paper_lr),
                     full=dict(data='cifar10', resolution=32, steps=100_000, batch_size=64, width=64, nz=128,
                               lr_g=_paper_lr, lr_d=_paper_lr))
+for _name, _lr in (('wgan-gp', 1e-3), ('wgan-clip', 5e-4)):
+    for _d in ('ring8', 'grid25'):
+        _points = dict(data=_d, resolution=None, batch_size=100, width=32, nz=2, lr_g=_lr, lr_d=_lr, decay=True)
+        register_budget(_name, quick=dict(_points, steps=2000), full=dict(_points, steps=20_000), data=_d)
 
 # %% ../nbs/05_wgan_gp.ipynb #b983390e
 METHODS = {'dcgan': 'GAN', 'wgan-clip': 'WGAN (clip)', 'wgan-gp': 'WGAN-GP'}
@@ -111,18 +119,22 @@ def compare_on_points(datasets=('ring8', 'grid25'), # 2-D datasets with known mo
                       n_eval: int = 2500, # samples scored per run (as VEEGAN and PacGAN)
                       device: str | None = None,
                      ) -> tuple[list[dict], dict]:
-    "Train each model on each dataset for each seed; return one row of mode measures per run, and the samples."
+    "Train each model on each dataset, all seeds at once (`train_seeds`); one row of mode measures per run, and the samples."
     rows, samples = [], {}
     for data in datasets:
         ds = get_dataset(data)
         for model in models:
-            for seed in seeds:
-                t = train_on_points(model, data, steps, batch_size, seed, nz, lr_scale, device)
-                x = t.sample(n_eval, seed=10_000 + seed, ema=False)
+            def build():
+                r = build_model(model, DataSpec.of(ds), nz=nz)
+                r.config.update(lr_g=r.config['lr_g'] * lr_scale, lr_d=r.config['lr_d'] * lr_scale)
+                return r
+            t = train_seeds(build, ds, seeds, steps, batch_size, device=device, log_every=max(1, steps // 10))
+            for seed, x in zip(seeds, seed_samples(t, n_eval, seed=10_000, ema=False)):
                 samples[data, model, seed] = x
                 rows.append(dict(data=data, model=model, method=METHODS.get(model, model), seed=seed, steps=steps,
                                  **mode_measures(x, ds.centers, ds.std)))
     return rows, samples
+
 
 # %% ../nbs/05_wgan_gp.ipynb #a9abefe2
 def summarise(rows: list[dict], # one row of mode measures per run, with `data` and `method`
@@ -171,5 +183,5 @@ def save_table(rows: list[dict], path: str | Path) -> Path:
     return path
 
 # %% ../nbs/05_wgan_gp.ipynb #42d71607
-register_budget('mode-collapse', quick=dict(steps=500, batch_size=100, seeds=1, lr_scale=1.0),
+register_budget('mode-collapse', quick=dict(steps=500, batch_size=100, seeds=3, lr_scale=1.0),
                 full=dict(steps=20_000, batch_size=100, seeds=5, lr_scale=1.0))
