@@ -207,6 +207,7 @@ def real_at_stage(x: torch.Tensor, # real images (B, C, R, R) at the final resol
 # %% ../nbs/07_progan.ipynb #5298ceb0
 class GrowthSchedule:
     "Stage and α as a function of the step; as a trainer schedule it sets them on G, D, the EMA copy and the real images."
+    idles_parameters = True   # blocks of later stages sit out early steps: under torchrun, DDP must look for unused ones
     def __init__(self, resolution: int, # final resolution (4·2^n)
                  fade_steps: int, # steps of each fade-in phase (α from 0 to 1)
                  stable_steps: int, # steps of each stabilising phase (and of stage 0)

@@ -192,7 +192,8 @@ def _setup(self: Trainer, G: nn.Module, D: nn.Module):
     self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema is not None else None
-    ddp = dict(sync_batchnorm=cfg.sync_batchnorm, find_unused_parameters=self.schedule is not None)  # a schedule may idle blocks
+    idle = getattr(self.schedule, 'idles_parameters', False)   # a growing model's unused blocks (ProGAN), not an lr schedule
+    ddp = dict(sync_batchnorm=cfg.sync_batchnorm, find_unused_parameters=idle)
     G_run, D_run = wrap_ddp(self.G, self.device, **ddp), wrap_ddp(self.D, self.device, **ddp)   # themselves in one process
     self._G = torch.compile(G_run) if cfg.compile else G_run
     self._D = torch.compile(D_run) if cfg.compile else D_run
