@@ -77,17 +77,19 @@ def test_every_critic_is_read_layer_by_layer(model):
     assert len(rows) == n_weights
 
 
+def tiny_digits_run(model: str, monitor, **config):
+    "Four steps of `model` on 8-pixel digits from seed 0, with `monitor` as a callback (or none), and `config` on top."
+    ds = get_dataset('digits', resolution=8)
+    seed_everything(0)
+    r = build_model(model, DataSpec.of(ds), width=8, nz=8)
+    t = Trainer.from_recipe(r, ds, [monitor] if monitor else [], device='cpu', steps=4, batch_size=16, log_every=2, **config)
+    t.fit()
+    return t
+
 def test_conditional_monitor_leaves_the_run_alone():
     "A class-conditional critic gets the probe's labels; the run ends where it ends without the monitor."
-    ds = get_dataset('digits', resolution=8)
-    def run(monitor):
-        seed_everything(0)
-        r = build_model('cgan', DataSpec.of(ds), width=8, nz=8)
-        t = Trainer.from_recipe(r, ds, [monitor] if monitor else [], device='cpu', steps=4, batch_size=16, log_every=2)
-        t.fit()
-        return t
     mon = LipschitzMonitor(every=2, n=10)
-    a, b = run(None), run(mon)
+    a, b = tiny_digits_run('cgan', None), tiny_digits_run('cgan', mon)
     assert b.conditional and [r['step'] for r in mon.history] == [2, 4]
     for x, y in zip(a.D.state_dict().values(), b.D.state_dict().values()): assert torch.equal(x, y)
     # the labels matter to a conditional critic: other labels, other slopes
@@ -208,16 +210,8 @@ def test_debugger_widgets_in_jupyterlab(tmp_path, monkeypatch):
 
 def test_monitor_under_bf16_autocast_and_channels_last():
     "The GPU settings, tried on the CPU: the probe runs in fp32 beside a bf16, channels-last run and leaves it unchanged."
-    ds = get_dataset('digits', resolution=8)
-    def run(monitor):
-        seed_everything(0)
-        r = build_model('dcgan', DataSpec.of(ds), width=8, nz=8)
-        t = Trainer.from_recipe(r, ds, [monitor] if monitor else [], device='cpu', steps=4, batch_size=16, log_every=2,
-                                amp=True, channels_last=True)
-        t.fit()
-        return t
     mon = LipschitzMonitor(every=2, n=8)
-    a, b = run(None), run(mon)
+    a, b = (tiny_digits_run('dcgan', m, amp=True, channels_last=True) for m in (None, mon))
     assert b.amp and b.channels_last and [r['step'] for r in mon.history] == [2, 4]
     assert all(r[k].dtype == torch.float32 and r[k].isfinite().all() for r in mon.history for k in ('real', 'fake', 'interpolates'))
     for x, y in zip(a.D.state_dict().values(), b.D.state_dict().values()): assert torch.equal(x, y)
