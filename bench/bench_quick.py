@@ -18,7 +18,7 @@ over seeds.
 
     python bench/bench_quick.py [--only digits,points,stacked,cgan] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR]
 """
-import argparse, dataclasses, math, os, statistics, time
+import argparse, math, os, statistics, time
 from pathlib import Path
 
 import torch
@@ -32,7 +32,7 @@ from ganlab.metrics import batched_apply, classifier_for, classifier_features, f
 from ganlab.modes import mode_measures
 from ganlab.diagnostics import image_mode_measures
 from ganlab.seeds import seed_samples, train_seeds
-from ganlab.train import DataSpec, TrainConfig, build_model, train_run
+from ganlab.train import DataSpec, build_model, split_budget, train_run
 
 PACGAN_TABLE1 = {('ring8', 'GAN'): (6.3, 98.2), ('grid25', 'GAN'): (17.3, 94.8),
                  ('ring8', 'PacGAN4'): (7.8, None), ('grid25', 'PacGAN4'): (24.8, None)}   # modes, % high quality
@@ -98,18 +98,12 @@ def bench_digits(seeds, png: Path | None):
 SETUPS = {'GAN': ('dcgan', {}), 'PacGAN2': ('pacgan', dict(packing=2)), 'PacGAN4': ('pacgan', dict(packing=4)),
           'GAN + minibatch stddev': ('dcgan', {}), 'WGAN-GP': ('wgan-gp', {}), 'WGAN (clip)': ('wgan-clip', {})}
 
-def split_row(row: dict) -> tuple[dict, dict, dict]:
-    "A budget row → (run settings, TrainConfig fields, model arguments), as `train_run` routes them."
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    row = {k: v for k, v in row.items() if k != 'quick'}
-    run = {k: row.pop(k) for k in ('data', 'resolution', 'steps', 'batch_size') if k in row}
-    return run, {k: row.pop(k) for k in list(row) if k in fields}, row
-
 def points_trainer(setup: str, ds, seeds):
     "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`."
     from ganlab.progan import MinibatchStdMLP
     model, extra = SETUPS[setup]
-    run, cfg, kw = split_row(vars(budget(model, quick=True, data=ds.name)))
+    run, cfg, kw = split_budget(vars(budget(model, quick=True, data=ds.name)))
+    kw.pop('quick')
     spec = DataSpec.of(ds)
     def build():
         r = build_model(model, spec, **{**kw, **extra})

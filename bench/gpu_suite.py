@@ -22,7 +22,7 @@ longer than --budget-s. In --cpu-smoke mode the quick budgets stand in for the f
 dynamo's 'eager' backend: the graph capture runs, inductor's code generation (minutes on a CPU) does not.
 """
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, os, platform, re, statistics, sys, tempfile, time, traceback
+import argparse, contextlib, json, os, platform, re, statistics, sys, tempfile, time, traceback
 from pathlib import Path
 from unittest import mock
 
@@ -65,13 +65,9 @@ def dataset_or_stand_in(name: str, resolution: int | None, n: int):
     return TensorImages(x, y, [str(i) for i in range(k)] if k else None, name), 'random stand-in (files absent)'
 
 def split_row(row: dict) -> tuple[dict, dict, dict]:
-    "A budget row → (data/resolution/batch, TrainConfig fields, model arguments)."
-    from ganlab.train import TrainConfig
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    row = {k: v for k, v in row.items() if k not in ('quick', 'steps')}
-    run = {k: row.pop(k) for k in ('data', 'resolution', 'batch_size') if k in row}
-    cfg = {k: row.pop(k) for k in list(row) if k in fields}
-    return run, cfg, row
+    "A budget row → (data/resolution/batch, TrainConfig fields, model arguments), routed as `train_run` routes them."
+    from ganlab.train import split_budget
+    return split_budget({k: v for k, v in row.items() if k not in ('quick', 'steps')})
 
 def finite_losses(trainer) -> dict:
     last = trainer.history[-1]

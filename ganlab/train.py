@@ -32,8 +32,8 @@ __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS
            'NonFiniteLossError', 'CheckpointError', 'Trainer', 'ema_decay', 'grad_norm', 'generate', 'load_checkpoint',
            'check_compatible', 'ProgressBar', 'SampleGrid', 'LossPlot', 'list_checkpoints', 'latest_checkpoint',
            'Checkpoint', 'DataSpec', 'Recipe', 'register_model', 'available_models', 'model_builder', 'build_model',
-           'linear_decay', 'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError', 'default_run_dir',
-           'train_run', 'load_generator']
+           'linear_decay', 'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError', 'split_budget',
+           'default_run_dir', 'train_run', 'load_generator']
 
 # %% ../nbs/03_train.ipynb #46abf27b
 class Objective:
@@ -759,7 +759,7 @@ RUN_KEYS = ('data', 'resolution', 'steps', 'batch_size')
 class RunExistsError(ValueError):
     "The output folder already holds a run."
 
-def _split_budget(row: dict) -> tuple[dict, dict, dict]:
+def split_budget(row: dict) -> tuple[dict, dict, dict]:
     "A budget row → (run settings, TrainConfig fields, model keyword arguments), routed by key name."
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     run = {k: v for k, v in row.items() if k in RUN_KEYS}
@@ -834,7 +834,7 @@ def train_run(model: str = 'dcgan', # a name from `available_models()`
                         f"`ganlab.metrics.evaluate_run`) or None, not {evaluate!r}.")
     builder = model_builder(model)   # loads the model's module, which registers its budget
     row = BUDGETS.get(model) and budget(model, quick, data=data)
-    run, cfg_over, kw = _split_budget(vars(row) if row else {})
+    run, cfg_over, kw = split_budget(vars(row) if row else {})
     kw.pop('quick', None)
     out = Path(out) if out is not None else None
     ck, existing = _existing_run(out, resume, model, data, resolution)
