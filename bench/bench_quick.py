@@ -4,19 +4,22 @@
   the share of samples the kit's classifier is sure of (p > 0.9), the share of each digit, and classifier-FID
   against one half of the real digits, beside the FID between the two halves (the floor at this sample size).
 - `ring8` and `grid25`: a plain GAN, PacGAN2, PacGAN4 and a GAN whose discriminator sees the minibatch standard
-  deviation, with the points budget of `dcgan`/`pacgan` (what `ganlab train --model dcgan --data ring8` runs), and
-  WGAN-GP and WGAN with clipping at theirs; all seeds of a setup train at once (`ganlab.seeds.train_seeds`); modes
+  deviation (`mbstd-gan`), with the points budget of `dcgan`/`pacgan` (what `ganlab train --model dcgan --data
+  ring8` runs), and WGAN-GP and WGAN with clipping at theirs; all seeds of a setup train at once (`ganlab.seeds.train_seeds`); modes
   captured, % high-quality samples (within 3 std of a mode) and reverse KL on 2,500 samples of each seed's EMA
-  generator, beside PacGAN's Table 1.
+  generator, beside PacGAN's Table 1. With `--png`, seed 0's scatter plots, and all of them side by side.
 - `stacked_digits` with DCGAN and PacGAN2 at their `stacked_digits` budgets: modes (digit triples) covered in
   10,000 samples, reverse KL to the data's histogram, beside PacGAN's Table 2, and classifier-FID.
 - `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
+- `shapes` with SAGAN and ProGAN at their quick budgets, SAGAN also at the paper's learning rates, and ProGAN
+  trained at full size from the first step with the same budget (`grow=False`): classes covered, the smallest
+  class's share, and classifier-FID beside the FID between real test and training images.
 
 Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_time`) beside wall time: on a
 shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
 over seeds.
 
-    python bench/bench_quick.py [--only digits,points,stacked,cgan] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR]
+    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR]
 """
 import argparse, math, os, statistics, time
 from pathlib import Path
@@ -96,20 +99,16 @@ def bench_digits(seeds, png: Path | None):
     print(f"| training CPU s / wall s | {spread(col('cpu'))} / {spread(col('wall'))} | ≤ 60 | |")
 
 SETUPS = {'GAN': ('dcgan', {}), 'PacGAN2': ('pacgan', dict(packing=2)), 'PacGAN4': ('pacgan', dict(packing=4)),
-          'GAN + minibatch stddev': ('dcgan', {}), 'WGAN-GP': ('wgan-gp', {}), 'WGAN (clip)': ('wgan-clip', {})}
+          'GAN + minibatch stddev': ('mbstd-gan', {}), 'WGAN-GP': ('wgan-gp', {}), 'WGAN (clip)': ('wgan-clip', {})}
 
 def points_trainer(setup: str, ds, seeds):
     "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`."
-    from ganlab.progan import MinibatchStdMLP
+    import ganlab.progan  # noqa: F401  (registers mbstd-gan and its budget)
     model, extra = SETUPS[setup]
     run, cfg, kw = split_budget(vars(budget(model, quick=True, data=ds.name)))
     kw.pop('quick')
     spec = DataSpec.of(ds)
-    def build():
-        r = build_model(model, spec, **{**kw, **extra})
-        if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
-        return r
-    t = train_seeds(build, ds, seeds, run['steps'], run['batch_size'], device='cpu', fit=False, **cfg)
+    t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra}), ds, seeds, run['steps'], run['batch_size'], device='cpu', fit=False, **cfg)
     return t, run
 
 def bench_points(seeds, datasets, png: Path | None):
@@ -130,6 +129,24 @@ def bench_points(seeds, datasets, png: Path | None):
             pub = '' if pub is None else f"{pub[0]}" + (f", {pub[1]}" if pub[1] is not None else '')
             print(f"| {data} | {setup} | {run['steps']} × {run['batch_size']} | {spread(col('modes'))} / {K[data]} "
                   f"| {spread([100 * h for h in col('high_quality')])} | {spread(col('reverse_kl'))} | {cpu:.0f} | {pub} |", flush=True)
+    if png: points_montage(png, datasets, list(SETUPS), png / 'points-montage.png')
+
+def points_montage(png: Path, datasets, setups, out: Path) -> Path:
+    "One figure of the seed-0 scatter plots `bench_points` wrote into `png`: a row per dataset, a column per setup."
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, axs = plt.subplots(len(datasets), len(setups), figsize=(2.6 * len(setups), 2.8 * len(datasets)), squeeze=False)
+    for i, data in enumerate(datasets):
+        for j, setup in enumerate(setups):
+            ax = axs[i, j]
+            ax.imshow(plt.imread(png / f'{data}-{setup.replace(" ", "")}.png'))
+            ax.set_title(f"{setup}, {data}", fontsize=9)
+            ax.axis('off')
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return out
 
 PACGAN_TABLE2 = {'GAN': (78.9, 4.50), 'PacGAN2': (1000.0, 0.06)}   # DCGAN and PacDCGAN2 on stacked MNIST: modes, KL
 
@@ -173,9 +190,63 @@ def bench_cgan(seeds):
     print(f"| classifier sure (p > 0.9) | {spread(col('confident'))} | |")
     print(f"| training CPU s / wall s | {spread(col('cpu'))} / {spread(col('wall'))} | ≤ 60 |")
 
+SHAPES_SETUPS = {   # name: (model, model arguments, TrainConfig fields), each over the model's quick budget
+    'SAGAN': ('sagan', {}, {}),
+    "SAGAN, the paper's rates": ('sagan', {}, dict(lr_g=1e-4, lr_d=4e-4)),
+    'ProGAN, growing': ('progan', {}, {}),
+    'ProGAN, full size from the start': ('progan', dict(grow=False), {}),
+}
+
+def shapes_run(model: str, kw: dict, cfg_over: dict, seed: int):
+    "Train `model` at its quick budget with `kw` and `cfg_over` on top; the trained `Trainer`."
+    from ganlab.core import seed_everything
+    from ganlab.train import Trainer
+    run, cfg, kw0 = split_budget(vars(budget(model, quick=True)))
+    kw0.pop('quick')
+    ds = get_dataset(run['data'], resolution=run['resolution'])
+    seed_everything(seed)
+    r = build_model(model, DataSpec.of(ds), **{**kw0, **kw})
+    t = Trainer.from_recipe(r, ds, device='cpu', steps=run['steps'], batch_size=run['batch_size'], seed=seed,
+                            log_every=100, **{**cfg, **cfg_over})
+    t.fit()
+    return t
+
+def bench_shapes(seeds, png: Path | None):
+    "SAGAN at its quick budget and at the paper's rates; ProGAN growing, and at full size from the start (same budget)."
+    import ganlab.sagan, ganlab.progan  # noqa: F401, E401  (register the models and budgets)
+    from ganlab.data import sample_batch
+    from ganlab.metrics import predict_labels
+    print(f"\n## shapes: SAGAN and ProGAN at their quick budgets, SAGAN at the paper's learning rates, and ProGAN "
+          f"trained at full size from the start with the same budget; {len(seeds)} seeds; 1,000 samples of the EMA "
+          f"generator against 1,000 real test images\n")
+    print("| setup | resolution, steps × batch | classes (of 24) | smallest class share | classifier-FID "
+          "| FID / real-vs-real | CPU s / wall s per run |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for setup, (model, kw, cfg_over) in SHAPES_SETUPS.items():
+        b = budget(model, quick=True)
+        clf = classifier_for('shapes', b.resolution)
+        real, _ = sample_batch(get_dataset('shapes', resolution=b.resolution, split='test'), 1000, 0)
+        other, _ = sample_batch(get_dataset('shapes', resolution=b.resolution, split='train'), 1000, 1)
+        stats = feature_stats(classifier_features(clf, real))
+        floor = float(frechet_distance(*stats, *feature_stats(classifier_features(clf, other))))
+        rows = []
+        for s in seeds:
+            t, cpu, wall = timed(shapes_run, model, kw, cfg_over, s)
+            fake = t.sample(1000, seed=1000 + s)
+            share = torch.bincount(predict_labels(clf, fake), minlength=24).float() / len(fake)
+            fid = float(frechet_distance(*stats, *feature_stats(classifier_features(clf, fake))))
+            rows.append(dict(classes=int((share > 0).sum()), share_min=share.min().item(), fid=fid, ratio=fid / floor,
+                             cpu=cpu, wall=wall))
+            tag = ''.join(ch for ch in setup if ch.isalnum())
+            if png: save_images(fake[:64], png / f"shapes-{tag}-seed{s}.png")
+        col = lambda k, rows=rows: [r[k] for r in rows]
+        print(f"| {setup} | {b.resolution} px, {b.steps} × {b.batch_size} | {spread(col('classes'))} | {spread(col('share_min'))} "
+              f"| {spread(col('fid'))} | {spread(col('ratio'))} (real-vs-real {floor:.2f}) "
+              f"| {spread(col('cpu'))} / {spread(col('wall'))} |", flush=True)
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--only', default='digits,points,stacked,cgan', help='comma-separated: digits, points, stacked, cgan')
+    ap.add_argument('--only', default='digits,points,stacked,cgan,shapes', help='comma-separated: digits, points, stacked, cgan, shapes')
     ap.add_argument('--data', default='ring8,grid25', help='the 2-D datasets of the points section')
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
     ap.add_argument('--point-seeds', type=int, default=5, help='seeds for the 2-D mixtures')
@@ -191,5 +262,6 @@ def main():
     if 'points' in only: bench_points(list(range(a.point_seeds)), a.data.split(','), png)
     if 'stacked' in only: bench_stacked(list(range(a.seeds)), png)
     if 'cgan' in only: bench_cgan(list(range(a.seeds)))
+    if 'shapes' in only: bench_shapes(list(range(a.seeds)), png)
 
 if __name__ == '__main__': main()

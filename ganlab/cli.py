@@ -48,7 +48,7 @@ def add_train_command(sub):
     "Register `ganlab train`."
     t = sub.add_parser('train', help='train a GAN and write samples, plots, history, metrics and checkpoints',
                        description='Train a GAN. Defaults: DCGAN on digits, with the quick budget on a CPU.')
-    t.add_argument('--model', default='dcgan', help='dcgan, cgan, wgan-gp, wgan-clip, sagan, progan or pacgan (default: dcgan)')
+    t.add_argument('--model', default='dcgan', help='dcgan, cgan, wgan-gp, wgan-clip, sagan, progan, pacgan or mbstd-gan (default: dcgan)')
     t.add_argument('--data', help="a dataset from `ganlab datasets` (default: the model's budget, usually digits)")
     t.add_argument('--resolution', type=int, help='image size in pixels (default: the budget)')
     t.add_argument('--steps', type=int, help='generator steps to reach (default: the budget)')

@@ -12,14 +12,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .core import register_budget
+from .core import register_budget, budget
 from .dcgan import check_resolution, MLPDiscriminator
-from .train import Recipe, DataSpec, register_model
+from .train import Recipe, DataSpec, register_model, dcgan_recipe
 from .wgan import Wasserstein, GradientPenalty
 
 # %% auto #0
-__all__ = ['EqualConv2d', 'EqualLinear', 'PixelNorm', 'MinibatchStdDev', 'MinibatchStdMLP', 'progan_channels', 'GBlock',
-           'ProGenerator', 'DBlock', 'DFinal', 'ProDiscriminator', 'WassersteinDrift', 'real_at_stage',
+__all__ = ['EqualConv2d', 'EqualLinear', 'PixelNorm', 'MinibatchStdDev', 'MinibatchStdMLP', 'mbstd_gan_recipe', 'progan_channels',
+           'GBlock', 'ProGenerator', 'DBlock', 'DFinal', 'ProDiscriminator', 'WassersteinDrift', 'real_at_stage',
            'GrowthSchedule', 'progan_recipe']
 
 # %% ../nbs/07_progan.ipynb #55eda1e2
@@ -78,6 +78,25 @@ class MinibatchStdMLP(nn.Module):
         self.stddev, self.net = MinibatchStdDev(group_size), MLPDiscriminator(dim + 1, hidden, depth, scale)
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(self.stddev(x))                  # (B, dim) → (B, dim + 1) → (B,)
+
+# %% ../nbs/07_progan.ipynb #ac5b45fb
+@register_model('mbstd-gan')
+def mbstd_gan_recipe(spec: DataSpec, width: int = 32, nz: int = 2, lr: float = 1e-3, r1: float = 0.0, decay: bool = True,
+                     group_size: int = 4) -> Recipe:
+    "The points GAN of `dcgan` with a `MinibatchStdMLP` discriminator: each point is judged with its group's spread."
+    if spec.is_image:
+        raise ValueError(f"mbstd-gan plays on 2-D points; {spec.name!r} holds images. Use ring8 or grid25, or for "
+                         "images progan, whose critic already has the minibatch standard deviation.")
+    r = dcgan_recipe(spec, width=width, nz=nz, lr=lr, r1=r1, decay=decay)
+    r.D = MinibatchStdMLP(spec.dim, group_size=group_size, scale=spec.scale)
+    return r
+
+def _points_rows(data: str) -> list[dict]:
+    "The quick and full budget rows of `dcgan` on `data`."
+    return [{k: v for k, v in vars(budget('dcgan', quick, data=data)).items() if k != 'quick'} for quick in (True, False)]
+
+register_budget('mbstd-gan', *_points_rows('grid25'))        # the general row: the grid, where collapse shows
+for _d in ('ring8', 'grid25'): register_budget('mbstd-gan', *_points_rows(_d), data=_d)
 
 # %% ../nbs/07_progan.ipynb #49b5b257
 def progan_channels(resolution: int, width: int = 16, max_channels: int = 512) -> list[int]:
@@ -235,16 +254,17 @@ class GrowthSchedule:
 # %% ../nbs/07_progan.ipynb #35caadf5
 @register_model('progan')
 def progan_recipe(spec: DataSpec, width: int = 16, max_channels: int = 128, nz: int = 128,
-                  fade_steps: int = 2000, stable_steps: int = 2000, group_size: int = 4) -> Recipe:
-    "Progressive GAN (Karras et al., 2018): growing G and D, WGAN-GP with drift, Adam(1e-3, β=(0, 0.99))."
+                  fade_steps: int = 2000, stable_steps: int = 2000, group_size: int = 4,
+                  grow: bool = True) -> Recipe:
+    "Progressive GAN (Karras et al., 2018): growing G and D, WGAN-GP with drift, Adam(1e-3, β=(0, 0.99)); `grow=False` trains at full size from the start."
     if not spec.is_image: raise ValueError(f"ProGAN grows images; {spec.name!r} holds points. Use an image dataset.")
     G = ProGenerator(spec.resolution, nz, spec.channels, width, max_channels)
     D = ProDiscriminator(spec.resolution, spec.channels, width, max_channels, group_size)
     return Recipe(G, D, WassersteinDrift(0.001), [GradientPenalty(10.0)],
                   config=dict(lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99), n_critic=1, ema=0.999),
-                  schedule=GrowthSchedule(spec.resolution, fade_steps, stable_steps))
+                  schedule=GrowthSchedule(spec.resolution, fade_steps, stable_steps) if grow else None)
 
-register_budget('progan', quick=dict(data='shapes', resolution=32, steps=700, batch_size=16, width=8, max_channels=32, nz=64,
-                                     fade_steps=100, stable_steps=100, lr_g=1e-2, lr_d=1e-2),
+register_budget('progan', quick=dict(data='shapes', resolution=32, steps=1050, batch_size=16, width=8, max_channels=32, nz=64,
+                                     fade_steps=150, stable_steps=150, lr_g=3e-3, lr_d=3e-3),
                 full=dict(data='celeba', resolution=128, steps=110_000, batch_size=32, width=32, max_channels=256, nz=256,
                           fade_steps=10_000, stable_steps=10_000, lr_g=1e-3, lr_d=1e-3))

@@ -191,8 +191,10 @@ def sagan_recipe(spec: DataSpec, width: int = 32, nz: int = 128, attn_res: int |
     D = SAGANDiscriminator(spec.resolution, spec.channels, width, attn_res, k)
     return Recipe(G, D, Hinge(), config=dict(lr_g=1e-4, lr_d=4e-4, betas=(0.0, 0.9), n_critic=1))
 
-register_budget('sagan', quick=dict(data='shapes', resolution=16, steps=400, batch_size=32, width=32, nz=64, attn_res=8, conditional=False),
-                full=dict(data='cifar10', resolution=64, steps=100_000, batch_size=64, width=64, nz=128, attn_res=32, conditional=True))
+register_budget('sagan', quick=dict(data='shapes', resolution=16, steps=700, batch_size=32, width=32, nz=64, attn_res=8, conditional=False,
+                                    lr_g=1e-3, lr_d=4e-3),
+                full=dict(data='cifar10', resolution=64, steps=100_000, batch_size=64, width=64, nz=128, attn_res=32, conditional=True,
+                          lr_g=1e-4, lr_d=4e-4))
 
 # %% ../nbs/06_sagan.ipynb #ea67ac51
 @torch.no_grad()
