@@ -13,13 +13,14 @@
 - `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
 - `shapes` with SAGAN and ProGAN at their quick budgets, SAGAN also at the paper's learning rates, and ProGAN
   trained at full size from the first step with the same budget (`grow=False`): classes covered, the smallest
-  class's share, and classifier-FID beside the FID between real test and training images.
+  class's share, and classifier-FID beside the FID between real test and training images; and ProGAN at full
+  size for 600 steps, about the CPU time of the growing run's 1,050.
 
 Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_time`) beside wall time: on a
 shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
 over seeds.
 
-    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR]
+    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
 """
 import argparse, math, os, statistics, time
 from pathlib import Path
@@ -190,15 +191,16 @@ def bench_cgan(seeds):
     print(f"| classifier sure (p > 0.9) | {spread(col('confident'))} | |")
     print(f"| training CPU s / wall s | {spread(col('cpu'))} / {spread(col('wall'))} | ≤ 60 |")
 
-SHAPES_SETUPS = {   # name: (model, model arguments, TrainConfig fields), each over the model's quick budget
-    'SAGAN': ('sagan', {}, {}),
-    "SAGAN, the paper's rates": ('sagan', {}, dict(lr_g=1e-4, lr_d=4e-4)),
-    'ProGAN, growing': ('progan', {}, {}),
-    'ProGAN, full size from the start': ('progan', dict(grow=False), {}),
+SHAPES_SETUPS = {   # name: (model, model arguments, TrainConfig fields, steps), each over the model's quick budget
+    'SAGAN': ('sagan', {}, {}, None),
+    "SAGAN, the paper's rates": ('sagan', {}, dict(lr_g=1e-4, lr_d=4e-4), None),
+    'ProGAN, growing': ('progan', {}, {}, None),
+    'ProGAN, full size from the start': ('progan', dict(grow=False), {}, None),
+    'ProGAN, full size from the start, the CPU time of growing': ('progan', dict(grow=False), {}, 600),
 }
 
-def shapes_run(model: str, kw: dict, cfg_over: dict, seed: int):
-    "Train `model` at its quick budget with `kw` and `cfg_over` on top; the trained `Trainer`."
+def shapes_run(model: str, kw: dict, cfg_over: dict, steps: int | None, seed: int):
+    "Train `model` at its quick budget with `kw`, `cfg_over` and `steps` (None: the budget's) on top; the trained `Trainer`."
     from ganlab.core import seed_everything
     from ganlab.train import Trainer
     run, cfg, kw0 = split_budget(vars(budget(model, quick=True)))
@@ -206,12 +208,12 @@ def shapes_run(model: str, kw: dict, cfg_over: dict, seed: int):
     ds = get_dataset(run['data'], resolution=run['resolution'])
     seed_everything(seed)
     r = build_model(model, DataSpec.of(ds), **{**kw0, **kw})
-    t = Trainer.from_recipe(r, ds, device='cpu', steps=run['steps'], batch_size=run['batch_size'], seed=seed,
+    t = Trainer.from_recipe(r, ds, device='cpu', steps=steps or run['steps'], batch_size=run['batch_size'], seed=seed,
                             log_every=100, **{**cfg, **cfg_over})
     t.fit()
     return t
 
-def bench_shapes(seeds, png: Path | None):
+def bench_shapes(seeds, png: Path | None, only: str = ''):
     "SAGAN at its quick budget and at the paper's rates; ProGAN growing, and at full size from the start (same budget)."
     import ganlab.sagan, ganlab.progan  # noqa: F401, E401  (register the models and budgets)
     from ganlab.data import sample_batch
@@ -222,7 +224,8 @@ def bench_shapes(seeds, png: Path | None):
     print("| setup | resolution, steps × batch | classes (of 24) | smallest class share | classifier-FID "
           "| FID / real-vs-real | CPU s / wall s per run |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for setup, (model, kw, cfg_over) in SHAPES_SETUPS.items():
+    for setup, (model, kw, cfg_over, steps) in SHAPES_SETUPS.items():
+        if only and not any(o.strip() and o.strip() in setup for o in only.split(',')): continue
         b = budget(model, quick=True)
         clf = classifier_for('shapes', b.resolution)
         real, _ = sample_batch(get_dataset('shapes', resolution=b.resolution, split='test'), 1000, 0)
@@ -231,7 +234,7 @@ def bench_shapes(seeds, png: Path | None):
         floor = float(frechet_distance(*stats, *feature_stats(classifier_features(clf, other))))
         rows = []
         for s in seeds:
-            t, cpu, wall = timed(shapes_run, model, kw, cfg_over, s)
+            t, cpu, wall = timed(shapes_run, model, kw, cfg_over, steps, s)
             fake = t.sample(1000, seed=1000 + s)
             share = torch.bincount(predict_labels(clf, fake), minlength=24).float() / len(fake)
             fid = float(frechet_distance(*stats, *feature_stats(classifier_features(clf, fake))))
@@ -240,7 +243,7 @@ def bench_shapes(seeds, png: Path | None):
             tag = ''.join(ch for ch in setup if ch.isalnum())
             if png: save_images(fake[:64], png / f"shapes-{tag}-seed{s}.png")
         col = lambda k, rows=rows: [r[k] for r in rows]
-        print(f"| {setup} | {b.resolution} px, {b.steps} × {b.batch_size} | {spread(col('classes'))} | {spread(col('share_min'))} "
+        print(f"| {setup} | {b.resolution} px, {steps or b.steps} × {b.batch_size} | {spread(col('classes'))} | {spread(col('share_min'))} "
               f"| {spread(col('fid'))} | {spread(col('ratio'))} (real-vs-real {floor:.2f}) "
               f"| {spread(col('cpu'))} / {spread(col('wall'))} |", flush=True)
 
@@ -251,6 +254,7 @@ def main():
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
     ap.add_argument('--point-seeds', type=int, default=5, help='seeds for the 2-D mixtures')
     ap.add_argument('--png', help='write sample grids into this folder')
+    ap.add_argument('--shapes-setups', default='', help="comma-separated parts of the shapes section's setup names to run (default: all)")
     a = ap.parse_args()
     set_threads(1)
     png = Path(a.png) if a.png else None
@@ -262,6 +266,6 @@ def main():
     if 'points' in only: bench_points(list(range(a.point_seeds)), a.data.split(','), png)
     if 'stacked' in only: bench_stacked(list(range(a.seeds)), png)
     if 'cgan' in only: bench_cgan(list(range(a.seeds)))
-    if 'shapes' in only: bench_shapes(list(range(a.seeds)), png)
+    if 'shapes' in only: bench_shapes(list(range(a.seeds)), png, a.shapes_setups)
 
 if __name__ == '__main__': main()
