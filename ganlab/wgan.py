@@ -98,6 +98,12 @@ for _name, _lr in (('wgan-gp', 1e-3), ('wgan-clip', 5e-4)):
 METHODS = {'dcgan': 'GAN', 'wgan-clip': 'WGAN (clip)', 'wgan-gp': 'WGAN-GP'}
 PACGAN_TABLE1 = {('ring8', 'GAN'): 6.3, ('grid25', 'GAN'): 17.3, ('ring8', 'PacGAN4'): 7.8, ('grid25', 'PacGAN4'): 24.8}
 
+def _points_recipe(model: str, ds, nz: int = 2, lr_scale: float = 1.0, **model_kwargs) -> Recipe:
+    "Registered `model` built for the 2-D dataset `ds`, its learning rates × `lr_scale`."
+    r = build_model(model, DataSpec.of(ds), nz=nz, **model_kwargs)
+    r.config.update(lr_g=r.config['lr_g'] * lr_scale, lr_d=r.config['lr_d'] * lr_scale)
+    return r
+
 def train_on_points(model: str, data: str, steps: int, batch_size: int = 100, seed: int = 0, nz: int = 2,
                     lr_scale: float = 1.0, device: str | None = None,
                     **model_kwargs, # passed to the recipe, e.g. `gp_weight=10`
@@ -105,9 +111,8 @@ def train_on_points(model: str, data: str, steps: int, batch_size: int = 100, se
     "Train registered `model` on a 2-D dataset with its recipe's settings (learning rates × `lr_scale`)."
     ds = get_dataset(data)
     seed_everything(seed)
-    r = build_model(model, DataSpec.of(ds), nz=nz, **model_kwargs)
-    t = Trainer.from_recipe(r, ds, device=device, steps=steps, batch_size=batch_size, seed=seed, log_every=max(1, steps // 10),
-                            lr_g=r.config['lr_g'] * lr_scale, lr_d=r.config['lr_d'] * lr_scale)
+    t = Trainer.from_recipe(_points_recipe(model, ds, nz, lr_scale, **model_kwargs), ds, device=device, steps=steps,
+                            batch_size=batch_size, seed=seed, log_every=max(1, steps // 10))
     t.fit()
     return t
 
@@ -124,11 +129,8 @@ def compare_on_points(datasets=('ring8', 'grid25'), # 2-D datasets with known mo
     for data in datasets:
         ds = get_dataset(data)
         for model in models:
-            def build():
-                r = build_model(model, DataSpec.of(ds), nz=nz)
-                r.config.update(lr_g=r.config['lr_g'] * lr_scale, lr_d=r.config['lr_d'] * lr_scale)
-                return r
-            t = train_seeds(build, ds, seeds, steps, batch_size, device=device, log_every=max(1, steps // 10))
+            t = train_seeds(lambda: _points_recipe(model, ds, nz, lr_scale), ds, seeds, steps, batch_size, device=device,
+                            log_every=max(1, steps // 10))
             for seed, x in zip(seeds, seed_samples(t, n_eval, seed=10_000, ema=False)):
                 samples[data, model, seed] = x
                 rows.append(dict(data=data, model=model, method=METHODS.get(model, model), seed=seed, steps=steps,
