@@ -82,7 +82,7 @@ def bench_digits(seeds, png: Path | None):
     a, bh = real_halves(b.resolution)
     real = digits_figures(clf, bh, a)
     print(f"\n## digits, DCGAN (`ganlab train` defaults): {b.resolution} px, {b.steps} steps, batch {b.batch_size}, "
-          f"lr {b.lr}, R1 γ/2 = {b.r1}; {len(seeds)} seeds; {len(a)} samples against {len(a)} real digits\n")
+          f"lr {b.lr}, Adam betas {b.betas}, width {b.width}, R1 γ/2 = {b.r1}; {len(seeds)} seeds; {len(a)} samples against {len(a)} real digits\n")
     rows = []
     for s in seeds:
         t, cpu, wall = timed(train_run, 'dcgan', seed=s, progress=False, quick=True)

@@ -204,5 +204,7 @@ def train_dcgan(G: nn.Module, # generator: G(z) → samples
     return history
 
 # %% ../nbs/02_dcgan.ipynb #c456dd9e
-register_budget('dcgan', quick=dict(data='digits', resolution=16, steps=2200, batch_size=64, width=32, nz=64, lr=1e-3, r1=0.3),
-                full=dict(data='celeba', resolution=64, steps=30_000, batch_size=128, width=64, nz=100, lr=2e-4, r1=0.0))
+register_budget('dcgan', quick=dict(data='digits', resolution=16, steps=1700, batch_size=64, width=40, nz=64, lr=2e-3,
+                                    betas=(0.0, 0.99), r1=0.3),
+                full=dict(data='celeba', resolution=64, steps=30_000, batch_size=128, width=64, nz=100, lr=2e-4,
+                          betas=(0.5, 0.999), r1=0.0))
