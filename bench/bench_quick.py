@@ -15,12 +15,14 @@
   trained at full size from the first step with the same budget (`grow=False`): classes covered, the smallest
   class's share, and classifier-FID beside the FID between real test and training images; and ProGAN at full
   size for 600 steps, about the CPU time of the growing run's 1,050.
+- `shapes-scale`: the same classifier-FID ratio for real shapes images given small, known defects (pixel noise,
+  colour changes, a lifted background, blur), a scale against which to read the models' ratios.
 
 Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_time`) beside wall time: on a
 shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
 over seeds.
 
-    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
+    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes,shapes-scale] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
 """
 import argparse, math, os, statistics, time
 from pathlib import Path
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 import ganlab.conditional  # noqa: F401  (registers the cgan budget)
 import ganlab.wgan  # noqa: F401  (registers the WGAN budgets)
 from ganlab.core import budget, save_images, save_samples, set_threads
-from ganlab.data import get_dataset
+from ganlab.data import get_dataset, sample_batch
 from ganlab.metrics import batched_apply, classifier_for, classifier_features, feature_stats, frechet_distance
 from ganlab.modes import mode_measures
 from ganlab.diagnostics import image_mode_measures
@@ -216,7 +218,6 @@ def shapes_run(model: str, kw: dict, cfg_over: dict, steps: int | None, seed: in
 def bench_shapes(seeds, png: Path | None, only: str = ''):
     "SAGAN at its quick budget and at the paper's rates; ProGAN growing, and at full size from the start (same budget)."
     import ganlab.sagan, ganlab.progan  # noqa: F401, E401  (register the models and budgets)
-    from ganlab.data import sample_batch
     from ganlab.metrics import predict_labels
     print(f"\n## shapes: SAGAN and ProGAN at their quick budgets, SAGAN at the paper's learning rates, and ProGAN "
           f"trained at full size from the start with the same budget; {len(seeds)} seeds; 1,000 samples of the EMA "
@@ -247,9 +248,44 @@ def bench_shapes(seeds, png: Path | None, only: str = ''):
               f"| {spread(col('fid'))} | {spread(col('ratio'))} (real-vs-real {floor:.2f}) "
               f"| {spread(col('cpu'))} / {spread(col('wall'))} |", flush=True)
 
+def _box_blur(x: torch.Tensor) -> torch.Tensor:
+    "Each pixel the mean of its 3×3 neighbourhood (edges repeated)."
+    return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode='replicate'), 3, 1)
+
+SHAPES_DEFECTS = {   # name: what is done to real images in [-1, 1]
+    'noise, sd 0.05': lambda x, g: x + 0.05 * torch.randn(x.shape, generator=g),
+    'noise, sd 0.1': lambda x, g: x + 0.1 * torch.randn(x.shape, generator=g),
+    'colours scaled per image by 1 ± 0.1 (sd)': lambda x, g: x.add(1).mul(1 + 0.1 * torch.randn(len(x), 3, 1, 1, generator=g)).sub(1),
+    'all pixels 10 % darker': lambda x, g: x.add(1).mul(0.9).sub(1),
+    'background lifted by 0.05 (of the range 0–1)': lambda x, g: x.add(1).div(2).add(0.05).mul(2).sub(1),
+    'half-way to a 3×3 blur': lambda x, g: 0.5 * x + 0.5 * _box_blur(x),
+    '3×3 blur': lambda x, g: _box_blur(x),
+}
+
+def bench_shapes_scale(resolutions=(16, 32)):
+    "What the shapes classifier-FID makes of real images with small, known defects: a scale for the models' ratios."
+    print("\n## shapes: classifier-FID of real training images with known defects against the 1,000 real test images, "
+          "divided by the real-vs-real value (the same statistic the shapes section reports)\n")
+    print("| defect | " + " | ".join(f"{r} px" for r in resolutions) + " |\n| --- |" + " --- |" * len(resolutions))
+    ratios = {}
+    for r in resolutions:
+        clf = classifier_for('shapes', r)
+        real, _ = sample_batch(get_dataset('shapes', resolution=r, split='test'), 1000, 0)
+        other, _ = sample_batch(get_dataset('shapes', resolution=r, split='train'), 1000, 1)
+        stats = feature_stats(classifier_features(clf, real))
+        fid = lambda x: float(frechet_distance(*stats, *feature_stats(classifier_features(clf, x.clamp(-1, 1)))))
+        floor, g = fid(other), torch.Generator().manual_seed(0)
+        ratios[r] = {'none (real vs real)': (floor, 1.0)}
+        for name, defect in SHAPES_DEFECTS.items():
+            f = fid(defect(other, g))
+            ratios[r][name] = (f, f / floor)
+    for name in ratios[resolutions[0]]:
+        print(f"| {name} | " + " | ".join(f"{ratios[r][name][1]:.3g}× ({ratios[r][name][0]:.3g})" for r in resolutions) + " |")
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--only', default='digits,points,stacked,cgan,shapes', help='comma-separated: digits, points, stacked, cgan, shapes')
+    ap.add_argument('--only', default='digits,points,stacked,cgan,shapes,shapes-scale',
+                    help='comma-separated: digits, points, stacked, cgan, shapes, shapes-scale')
     ap.add_argument('--data', default='ring8,grid25', help='the 2-D datasets of the points section')
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
     ap.add_argument('--point-seeds', type=int, default=5, help='seeds for the 2-D mixtures')
@@ -267,5 +303,6 @@ def main():
     if 'stacked' in only: bench_stacked(list(range(a.seeds)), png)
     if 'cgan' in only: bench_cgan(list(range(a.seeds)))
     if 'shapes' in only: bench_shapes(list(range(a.seeds)), png, a.shapes_setups)
+    if 'shapes-scale' in only: bench_shapes_scale()
 
 if __name__ == '__main__': main()
