@@ -17,12 +17,15 @@
   size for 600 steps, about the CPU time of the growing run's 1,050.
 - `shapes-scale`: the same classifier-FID ratio for real shapes images given small, known defects (pixel noise,
   colour changes, a lifted background, blur), a scale against which to read the models' ratios.
+- `shapes-longer` (not in the default run): whether the budget is what limits the shapes models. SAGAN scored every
+  half quick budget along one run four times its quick budget; ProGAN with every growth phase 1, 2 and 4 times as
+  long; classes, the smallest class's share, the FID ratio and the background's level.
 
 Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_time`) beside wall time: on a
 shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
 over seeds.
 
-    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes,shapes-scale] [--data ring8,grid25] [--seeds 3] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
+    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes,shapes-scale,shapes-longer] [--data ring8,grid25] [--seeds 3] [--first-seed 0] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
 """
 import argparse, math, os, statistics, time
 from pathlib import Path
@@ -282,15 +285,89 @@ def bench_shapes_scale(resolutions=(16, 32)):
     for name in ratios[resolutions[0]]:
         print(f"| {name} | " + " | ".join(f"{ratios[r][name][1]:.3g}× ({ratios[r][name][0]:.3g})" for r in resolutions) + " |")
 
+def background_level(x: torch.Tensor) -> float:
+    "Mean level (in 0–1) of the dark pixels as an image shows them (clamped to [0, 1]), those whose brightest channel is below 0.1."
+    u = x.add(1).div(2).clamp(0, 1)
+    dark = u.amax(1, keepdim=True) < 0.1                                       # (B, 1, R, R)
+    return float(u.mean(1, keepdim=True)[dark].mean())
+
+class _EvalEvery:
+    "A trainer callback that scores the EMA generator every `every` steps with `score(samples)`; rows of figures."
+    def __init__(self, every: int, score):
+        from ganlab.train import Callback
+        outer = self
+        self.rows, self.every, self.score, self.spent = [], every, score, 0.0
+        class Hook(Callback):
+            def before_fit(self, t): outer.start = time.process_time()
+            def after_step(self, t):
+                if t.step % outer.every: return
+                c = time.process_time()
+                outer.rows.append(dict(step=t.step, cpu=c - outer.start - outer.spent, **score(t.sample(1000, seed=1000 + t.config.seed))))
+                outer.spent += time.process_time() - c
+        self.callback = Hook()
+
+def bench_shapes_longer(seeds, png: Path | None, only: str = '', factor: int = 4):
+    "Is the budget what limits the shapes models? SAGAN scored along a run `factor` times its quick budget; ProGAN with phases 1, 2, `factor` times as long."
+    import ganlab.sagan, ganlab.progan  # noqa: F401, E401  (register the models and budgets)
+    from ganlab.core import seed_everything
+    from ganlab.metrics import predict_labels
+    from ganlab.train import Trainer
+    print(f"\n## shapes with longer budgets: SAGAN scored every half quick budget along a run {factor} times its quick budget, "
+          f"ProGAN with every phase 1, 2 and {factor} times as long; seeds {', '.join(map(str, seeds))}; 1,000 samples of the "
+          "EMA generator against 1,000 real test images, unclamped as the chapters' FIDs are; background = mean level (0–1) of the pixels darker "
+          "than 0.1 as an image shows them; outside = the share of pixel values outside [-1, 1]\n")
+    for model in ('sagan', 'progan'):
+        if only and not any(o.strip() and o.strip().lower() in model for o in only.split(',')): continue
+        b = budget(model, quick=True)
+        clf = classifier_for('shapes', b.resolution)
+        real, _ = sample_batch(get_dataset('shapes', resolution=b.resolution, split='test'), 1000, 0)
+        other, _ = sample_batch(get_dataset('shapes', resolution=b.resolution, split='train'), 1000, 1)
+        stats = feature_stats(classifier_features(clf, real))
+        floor = float(frechet_distance(*stats, *feature_stats(classifier_features(clf, other))))
+        def score(fake):
+            share = torch.bincount(predict_labels(clf, fake), minlength=24).float() / len(fake)
+            fid = float(frechet_distance(*stats, *feature_stats(classifier_features(clf, fake))))
+            return dict(classes=int((share > 0).sum()), share_min=share.min().item(), ratio=fid / floor, bg=background_level(fake),
+                        outside=float((fake.abs() > 1).float().mean()))
+        run, cfg, kw = split_budget(vars(b)); kw.pop('quick')
+        ds = get_dataset(run['data'], resolution=run['resolution'])
+        print(f"### {model}, {b.resolution} px, batch {b.batch_size} (real-vs-real FID {floor:.2f}, real background "
+              f"{background_level(real):.4f})\n")
+        print("| steps | CPU s | classes (of 24) | smallest class share | FID / real-vs-real | background | outside |\n| --- | --- | --- | --- | --- | --- | --- |")
+        if model == 'sagan':
+            every = run['steps'] // 2
+            runs = [(None, dict(steps=run['steps'] * factor), every)]
+        else:
+            every = None
+            runs = [(m, dict(steps=run['steps'] * m, fade_steps=kw['fade_steps'] * m, stable_steps=kw['stable_steps'] * m), None)
+                    for m in (1, 2, factor)]
+        for m, over, every in runs:
+            per_seed = []
+            for s in seeds:
+                seed_everything(s)
+                kw_m = {**kw, **{k: v for k, v in over.items() if k != 'steps'}}
+                ev = _EvalEvery(every or over['steps'], score)
+                t = Trainer.from_recipe(build_model(model, DataSpec.of(ds), **kw_m), ds, callbacks=[ev.callback], device='cpu',
+                                        steps=over['steps'], batch_size=run['batch_size'], seed=s, log_every=100, **cfg)
+                t.fit()
+                per_seed.append(ev.rows)
+                if png: save_images(t.sample(64, seed=1000 + s), png / f"shapes-longer-{model}-{over['steps']}-seed{s}.png")
+            for i, row in enumerate(per_seed[0]):
+                col = lambda k, i=i: [rows[i][k] for rows in per_seed]
+                print(f"| {row['step']}{f' (phases × {m})' if m else ''} | {spread(col('cpu'))} | {spread(col('classes'))} "
+                      f"| {spread(col('share_min'))} | {spread(col('ratio'))} | {spread(col('bg'))} | {spread(col('outside'))} |", flush=True)
+        print()
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--only', default='digits,points,stacked,cgan,shapes,shapes-scale',
-                    help='comma-separated: digits, points, stacked, cgan, shapes, shapes-scale')
+                    help='comma-separated: digits, points, stacked, cgan, shapes, shapes-scale, shapes-longer (not run by default: about 13 CPU minutes a seed)')
     ap.add_argument('--data', default='ring8,grid25', help='the 2-D datasets of the points section')
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
+    ap.add_argument('--first-seed', type=int, default=0, help='the image models use seeds first-seed, first-seed + 1, ...')
     ap.add_argument('--point-seeds', type=int, default=5, help='seeds for the 2-D mixtures')
     ap.add_argument('--png', help='write sample grids into this folder')
-    ap.add_argument('--shapes-setups', default='', help="comma-separated parts of the shapes section's setup names to run (default: all)")
+    ap.add_argument('--shapes-setups', default='', help="comma-separated parts of the shapes section's setup names to run, or for shapes-longer of the model names (default: all)")
     a = ap.parse_args()
     set_threads(1)
     png = Path(a.png) if a.png else None
@@ -298,11 +375,12 @@ def main():
     load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else math.nan
     print(f"torch {torch.__version__}, 1 thread, load average {load:.1f} at start (CPU time is the figure to read)")
     only = a.only.split(',')
-    if 'digits' in only: bench_digits(list(range(a.seeds)), png)
+    if 'digits' in only: bench_digits(list(range(a.first_seed, a.first_seed + a.seeds)), png)
     if 'points' in only: bench_points(list(range(a.point_seeds)), a.data.split(','), png)
-    if 'stacked' in only: bench_stacked(list(range(a.seeds)), png)
-    if 'cgan' in only: bench_cgan(list(range(a.seeds)))
-    if 'shapes' in only: bench_shapes(list(range(a.seeds)), png, a.shapes_setups)
+    if 'stacked' in only: bench_stacked(list(range(a.first_seed, a.first_seed + a.seeds)), png)
+    if 'cgan' in only: bench_cgan(list(range(a.first_seed, a.first_seed + a.seeds)))
+    if 'shapes' in only: bench_shapes(list(range(a.first_seed, a.first_seed + a.seeds)), png, a.shapes_setups)
     if 'shapes-scale' in only: bench_shapes_scale()
+    if 'shapes-longer' in only: bench_shapes_longer(list(range(a.first_seed, a.first_seed + a.seeds)), png, a.shapes_setups)
 
 if __name__ == '__main__': main()
