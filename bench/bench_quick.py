@@ -334,19 +334,17 @@ def bench_shapes_longer(seeds, png: Path | None, only: str = '', factor: int = 4
         print(f"### {model}, {b.resolution} px, batch {b.batch_size} (real-vs-real FID {floor:.2f}, real background "
               f"{background_level(real):.4f})\n")
         print("| steps | CPU s | classes (of 24) | smallest class share | FID / real-vs-real | background | outside |\n| --- | --- | --- | --- | --- | --- | --- |")
-        if model == 'sagan':
-            every = run['steps'] // 2
-            runs = [(None, dict(steps=run['steps'] * factor), every)]
-        else:
-            every = None
+        if model == 'sagan':   # one long run, scored every half quick budget
+            runs = [(None, dict(steps=run['steps'] * factor), run['steps'] // 2)]
+        else:                  # one run per phase length, scored at its end
             runs = [(m, dict(steps=run['steps'] * m, fade_steps=kw['fade_steps'] * m, stable_steps=kw['stable_steps'] * m), None)
                     for m in (1, 2, factor)]
-        for m, over, every in runs:
+        for m, over, score_every in runs:
             per_seed = []
             for s in seeds:
                 seed_everything(s)
                 kw_m = {**kw, **{k: v for k, v in over.items() if k != 'steps'}}
-                ev = _EvalEvery(every or over['steps'], score)
+                ev = _EvalEvery(score_every or over['steps'], score)
                 t = Trainer.from_recipe(build_model(model, DataSpec.of(ds), **kw_m), ds, callbacks=[ev.callback], device='cpu',
                                         steps=over['steps'], batch_size=run['batch_size'], seed=s, log_every=100, **cfg)
                 t.fit()
