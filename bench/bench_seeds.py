@@ -6,7 +6,11 @@ per generator step for:
 - the plain loop of the DCGAN chapter (`train_dcgan`), the baseline;
 - the `Trainer` with the same networks and batch, without and with its moving-average generator (the trainer's
   per-step overhead is the difference to the plain loop);
-- `train_seeds` with K = 1, 3 and 5 stacked seeds, beside K separate trainers (K × the one-seed time).
+- `train_seeds` with K = 1, 3 and 5 stacked seeds, beside K separate trainers (K × the one-seed time), and five
+  seeds through the general `vmap` path (`SeedStack.fast = False`) that the kit's MLPs skip;
+- the arithmetic floor: the matrix products of one step (counted by `torch.utils.flop_counter`) divided by the
+  rate this machine's batched matrix product reaches at the step's sizes, so the table shows how much of a
+  stacked step is arithmetic that no batching can remove on one core.
 
 Each figure is the median of `--repeats` alternating timings of `--steps` steps after a warm-up, as CPU time of this
 process (`time.process_time`), so a machine shared with other work moves it less than wall time would.
@@ -16,6 +20,7 @@ process (`time.process_time`), so a machine shared with other work moves it less
 import argparse, os, statistics, time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from ganlab.core import budget, seed_everything, set_threads
 from ganlab.data import get_dataset
@@ -38,10 +43,29 @@ def trainer(spec, ds, bs, lr, ema):
     t = Trainer.from_recipe(r, ds, device='cpu', steps=10**9, batch_size=bs, log_every=10**9, ema=0.999 if ema else None)
     return lambda n: t.fit(t.step + n)
 
-def stacked(spec, ds, bs, lr, k):
+def stacked_trainer(spec, ds, bs, lr, k, fast=True):
     t = train_seeds(lambda: build_model('dcgan', spec, nz=2, lr=lr), ds, range(k), 10**9, bs, device='cpu', fit=False,
                     log_every=10**9)
+    for net in (t.G, t.D, t.G_ema):
+        if net is not None: net.fast = fast                   # False: the general vmap path
+    return t
+
+def stacked(spec, ds, bs, lr, k, fast=True):
+    t = stacked_trainer(spec, ds, bs, lr, k, fast)
     return lambda n: t.fit(t.step + n)
+
+def step_flops(t) -> int:
+    "Floating-point operations of one training step (matrix products, forward and backward)."
+    with FlopCounterMode(display=False) as fc: t.fit(t.step + 1)
+    return fc.get_total_flops()
+
+def bmm_rate(k: int, bs: int, width: int = 128, repeats: int = 200) -> float:
+    "FLOP per CPU second of one batched product of the step's largest shape: (k, bs, width) @ (k, width, width)."
+    a, w = torch.randn(k, bs, width), torch.randn(k, width, width)
+    for _ in range(20): torch.bmm(a, w)
+    t = time.process_time()
+    for _ in range(repeats): torch.bmm(a, w)
+    return repeats * 2 * k * bs * width * width / (time.process_time() - t)
 
 def main():
     ap = argparse.ArgumentParser()
@@ -60,7 +84,8 @@ def main():
         cells = {'plain loop (train_dcgan)': plain_loop(spec, ds, bs, lr),
                  'trainer, no EMA': trainer(spec, ds, bs, lr, ema=False),
                  'trainer, EMA (default)': trainer(spec, ds, bs, lr, ema=True),
-                 **{f'{k} seeds stacked': stacked(spec, ds, bs, lr, k) for k in (1, 3, 5)}}
+                 **{f'{k} seeds stacked': stacked(spec, ds, bs, lr, k) for k in (1, 3, 5)},
+                 '5 seeds stacked, through vmap': stacked(spec, ds, bs, lr, 5, fast=False)}
         for run in cells.values(): run(10)                                  # warm-up
         times = {name: [] for name in cells}
         for rep in range(a.repeats):
@@ -69,9 +94,14 @@ def main():
         base, one = ms['plain loop (train_dcgan)'], ms['trainer, EMA (default)']
         print(f"## batch {bs} per seed\n\n| setup | ms / step | vs plain loop | separate runs' time it replaces |\n| --- | --- | --- | --- |")
         for name, v in ms.items():
-            k = int(name.split()[0]) if name.endswith('stacked') else None
+            k = int(name.split()[0]) if 'stacked' in name else None
             sep = f"{k} × {one:.2f} = {k * one:.2f} ms ({k * one / v:.2f}× faster stacked)" if k else ''
             print(f"| {name} | {v:.2f} | {v / base:.2f} | {sep} |")
-        print()
+        flops = step_flops(stacked_trainer(spec, ds, bs, lr, 5))
+        rate = bmm_rate(5, bs)
+        floor = 1e3 * flops / rate
+        print(f"\nArithmetic of a 5-seed step: {flops / 1e6:.0f} MFLOP in matrix products; at this machine's "
+              f"{rate / 1e9:.0f} GFLOP/s for (5, {bs}, 128) @ (5, 128, 128) that is {floor:.2f} ms, "
+              f"{floor / one:.2f}× one run's step: the floor of a 5-seed step on one core, before any fixed cost.\n")
 
 if __name__ == '__main__': main()

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .core import register_budget, budget
 from .dcgan import check_resolution, MLPDiscriminator
 from .train import Recipe, DataSpec, register_model, dcgan_recipe
+from .seeds import register_stacked, stacked_call, child_state
 from .wgan import Wasserstein, GradientPenalty
 
 # %% auto #0
@@ -78,6 +79,21 @@ class MinibatchStdMLP(nn.Module):
         self.stddev, self.net = MinibatchStdDev(group_size), MLPDiscriminator(dim + 1, hidden, depth, scale)
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(self.stddev(x))                  # (B, dim) → (B, dim + 1) → (B,)
+
+# %% ../nbs/07_progan.ipynb #51fe90f8
+@register_stacked(MinibatchStdDev)
+def _minibatch_std_stacked(m, params, buffers, x):
+    "`MinibatchStdDev` for K networks: x (K, B, C, ...) → (K, B, C + 1, ...), groups within each network's rows."
+    K, B = x.shape[:2]
+    g = max(d for d in range(1, min(m.group_size, B) + 1) if B % d == 0)
+    y = x.float().view(K, g, B // g, *x.shape[2:])                     # sample b of network k in group b % M
+    s = (y.var(1, unbiased=False) + m.eps).sqrt().flatten(2).mean(2)   # (K, M)
+    s = s.repeat(1, g).to(x.dtype).view(K, B, 1, *([1] * (x.ndim - 3)))
+    return torch.cat([x, s.expand(K, B, 1, *x.shape[3:])], 2)
+
+@register_stacked(MinibatchStdMLP)
+def _minibatch_std_mlp_stacked(m, params, buffers, x):
+    return stacked_call(m.net, child_state(params, 'net'), child_state(buffers, 'net'), stacked_call(m.stddev, {}, {}, x))
 
 # %% ../nbs/07_progan.ipynb #ac5b45fb
 @register_model('mbstd-gan')

@@ -1,4 +1,4 @@
-"""Train several seeds of a small GAN as one computation: the networks' weights stacked along a new first dimension and run through `torch.func.vmap`, so that a table of means over seeds is one training loop.
+"""Train several seeds of a small GAN as one computation: the networks' weights stacked along a new first dimension and run as batched matrix products (by hand for the kit's MLPs, through `torch.func.vmap` for any other network), so that a table of means over seeds is one training loop.
 
 Docs: https://ganlab.github.io/ganlab/seeds.html.md"""
 
@@ -15,11 +15,13 @@ from fastcore.basics import patch
 from torch.func import functional_call, stack_module_state, vmap
 
 from .core import seed_everything
+from .dcgan import MLPGenerator, MLPDiscriminator, PackedDiscriminator
 from .data import GanDataset
 from .train import Recipe, Trainer, generate
 
 # %% auto #0
-__all__ = ['scale_grad', 'check_stackable', 'SeedStack', 'stack_recipes', 'train_seeds', 'seed_samples']
+__all__ = ['scale_grad', 'check_stackable', 'register_stacked', 'has_stacked_path', 'child_state', 'stacked_call', 'SeedStack',
+           'stack_recipes', 'train_seeds', 'seed_samples']
 
 # %% ../nbs/04_seeds.ipynb #6719be62
 class _ScaleGrad(torch.autograd.Function):
@@ -52,6 +54,71 @@ def check_stackable(nets: Sequence[nn.Module], # the networks, one per seed
         if bn: raise ValueError(f"Network {i} has batch normalisation ({bn[0]}), whose running statistics change in "
                                 "place, so it cannot be stacked. Train its seeds one by one, or normalise per sample.")
 
+# %% ../nbs/04_seeds.ipynb #101a0a8e
+_STACKED: dict[type, Callable] = {}
+
+def register_stacked(*types: type, # module classes, matched exactly (not their subclasses)
+                    ) -> Callable:
+    "Decorator: record `fn(module, params, buffers, x)` as how `types` run for K stacked networks on x of shape (K, B, ...)."
+    def deco(fn):
+        for t in types: _STACKED[t] = fn
+        return fn
+    return deco
+
+def has_stacked_path(module: nn.Module) -> bool:
+    "Whether `module` and every module inside it have a registered stacked forward."
+    return type(module) in _STACKED and all(has_stacked_path(c) for c in module.children())
+
+def child_state(state: dict, # tensors by `state_dict` name
+                name: str, # a child module's name
+               ) -> dict:
+    "The entries of `state` that belong to child `name`, named as in the child's own `state_dict`."
+    return {n[len(name) + 1:]: v for n, v in state.items() if n.startswith(name + '.')}
+
+def stacked_call(module: nn.Module, # a network with a stacked path (`has_stacked_path`)
+                 params: dict, # its parameters by `state_dict` name, each with a first dimension of size K
+                 buffers: dict, # its buffers, the same way
+                 x: torch.Tensor, # (K, B, ...): network k takes x[k]
+                ) -> torch.Tensor:
+    "Run `module` as K networks with stacked weights: (K, B, ...) → (K, B', ...)."
+    if type(module) not in _STACKED:
+        raise TypeError(f"{type(module).__name__} has no stacked forward; register one with register_stacked, or run it through vmap.")
+    return _STACKED[type(module)](module, params, buffers, x)
+
+def _per_seed(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    "A (K,) tensor shaped to broadcast against `like` (K, B, ...)."
+    return t.view(-1, *[1] * (like.ndim - 1))
+
+@register_stacked(nn.Linear)
+def _linear_stacked(m, params, buffers, x):
+    h = torch.bmm(x.reshape(len(x), -1, x.shape[-1]), params['weight'].transpose(1, 2))
+    if 'bias' in params: h = h + params['bias'].unsqueeze(1)
+    return h.view(*x.shape[:-1], h.shape[-1])
+
+@register_stacked(nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Identity)
+def _elementwise_stacked(m, params, buffers, x): return m(x)    # no weights: the same function on every element
+
+@register_stacked(nn.Sequential)
+def _sequential_stacked(m, params, buffers, x):
+    for name, child in m.named_children(): x = stacked_call(child, child_state(params, name), child_state(buffers, name), x)
+    return x
+
+@register_stacked(MLPGenerator)
+def _mlp_generator_stacked(m, params, buffers, z):
+    h = stacked_call(m.net, child_state(params, 'net'), child_state(buffers, 'net'), z)
+    return h * _per_seed(buffers['scale'], h)
+
+@register_stacked(MLPDiscriminator)
+def _mlp_discriminator_stacked(m, params, buffers, x):
+    h = stacked_call(m.net, child_state(params, 'net'), child_state(buffers, 'net'), x / _per_seed(buffers['scale'], x))
+    return h.flatten(1)                                             # (K, B, 1) → (K, B)
+
+@register_stacked(PackedDiscriminator)
+def _packed_stacked(m, params, buffers, x):
+    K, B = x.shape[:2]
+    if B % m.m: raise ValueError(f"PacGAN{m.m} needs batches that divide by {m.m}; got {B} samples per network.")
+    return stacked_call(m.D, child_state(params, 'D'), child_state(buffers, 'D'), x.reshape(K, B // m.m, -1, *x.shape[3:]))
+
 # %% ../nbs/04_seeds.ipynb #da62fdc4
 _COPIED = ('nz', 'num_classes', 'dim', 'resolution', 'channels')   # attributes the trainer and the samplers read
 
@@ -69,6 +136,7 @@ class SeedStack(nn.Module):
         self.stacked = nn.ParameterDict({_key(n): nn.Parameter(p.detach().clone()) for n, p in params.items()})
         for n, b in buffers.items(): self.register_buffer('buffer__' + _key(n), b.clone())
         self._template = (copy.deepcopy(nets[0]).to('meta'),)         # in a tuple: not a submodule, holds no numbers
+        self.fast = has_stacked_path(nets[0])                          # batched matrix products instead of vmap, when they apply
         for a in _COPIED:
             if hasattr(nets[0], a): setattr(self, a, getattr(nets[0], a))
 
@@ -89,6 +157,8 @@ def forward(self: SeedStack, x: torch.Tensor, # K·B rows: network k takes rows 
     "Each block of rows through its own network; the outputs in the same order."
     params = {n: scale_grad(self.stacked[_key(n)], float(self.k)) for n in self._param_names}
     buffers = {n: getattr(self, 'buffer__' + _key(n)) for n in self._buffer_names}
+    if self.fast and y is None:                                     # the kit's MLPs: batched matrix products, no vmap
+        return stacked_call(self._template[0], params, buffers, _split(self, x)).flatten(0, 1)
     one = lambda p, b, *args: functional_call(self._template[0], (p, b), args)
     args = (_split(self, x),) if y is None else (_split(self, x), _split(self, y))
     out = vmap(one)(params, buffers, *args)                          # (K, B', ...): B' = B, or fewer for a packing critic
