@@ -85,6 +85,7 @@ def stacked_call(module: nn.Module, # a network with a stacked path (`has_stacke
         raise TypeError(f"{type(module).__name__} has no stacked forward; register one with register_stacked, or run it through vmap.")
     return _STACKED[type(module)](module, params, buffers, x)
 
+# %% ../nbs/04_seeds.ipynb #338b2024
 def _per_seed(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     "A (K,) tensor shaped to broadcast against `like` (K, B, ...)."
     return t.view(-1, *[1] * (like.ndim - 1))
