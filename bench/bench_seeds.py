@@ -8,7 +8,7 @@ per generator step for:
   per-step overhead is the difference to the plain loop);
 - `train_seeds` with K = 1, 3 and 5 stacked seeds, beside K separate trainers (K × the one-seed time), and five
   seeds through the general `vmap` path (`SeedStack.fast = False`) that the kit's MLPs skip;
-- the arithmetic floor: the matrix products of one step (counted by `torch.utils.flop_counter`) divided by the
+- the arithmetic floor: the matrix products of one five-seed step (counted by `torch.utils.flop_counter`) divided by the
   rate this machine's batched matrix product reaches at the step's sizes, so the table shows how much of a
   stacked step is arithmetic that no batching can remove on one core.
 

@@ -11,6 +11,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.func import vmap
 
 from .core import register_budget, budget
 from .dcgan import check_resolution, MLPDiscriminator
@@ -83,13 +84,8 @@ class MinibatchStdMLP(nn.Module):
 # %% ../nbs/07_progan.ipynb #51fe90f8
 @register_stacked(MinibatchStdDev)
 def _minibatch_std_stacked(m, params, buffers, x):
-    "`MinibatchStdDev` for K networks: x (K, B, C, ...) → (K, B, C + 1, ...), groups within each network's rows."
-    K, B = x.shape[:2]
-    g = max(d for d in range(1, min(m.group_size, B) + 1) if B % d == 0)
-    y = x.float().view(K, g, B // g, *x.shape[2:])                     # sample b of network k in group b % M
-    s = (y.var(1, unbiased=False) + m.eps).sqrt().flatten(2).mean(2)   # (K, M)
-    s = s.repeat(1, g).to(x.dtype).view(K, B, 1, *([1] * (x.ndim - 3)))
-    return torch.cat([x, s.expand(K, B, 1, *x.shape[3:])], 2)
+    "`MinibatchStdDev` for K networks, x (K, B, C, ...): the layer itself mapped over the networks, groups within each one's rows."
+    return vmap(m)(x)
 
 @register_stacked(MinibatchStdMLP)
 def _minibatch_std_mlp_stacked(m, params, buffers, x):
