@@ -8,6 +8,9 @@
   ring8` runs), and WGAN-GP and WGAN with clipping at theirs; all seeds of a setup train at once (`ganlab.seeds.train_seeds`); modes
   captured, % high-quality samples (within 3 std of a mode) and reverse KL on 2,500 samples of each seed's EMA
   generator, beside PacGAN's Table 1. With `--png`, seed 0's scatter plots, and all of them side by side.
+- `points-short` (not in the default run): whether a far shorter 2-D budget converges, as a chapter's live table
+  (three seeds, a few CPU minutes for the whole chapter) would need: the plain GAN and minibatch stddev at a few
+  short budgets with the points recipe's linear decay and higher learning rates, three seeds at once.
 - `stacked_digits` with DCGAN and PacGAN2 at their `stacked_digits` budgets: modes (digit triples) covered in
   10,000 samples, reverse KL to the data's histogram, beside PacGAN's Table 2, and classifier-FID.
 - `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
@@ -25,7 +28,7 @@ Runs use one CPU thread (`set_threads(1)`) and report CPU time (`time.process_ti
 shared machine CPU time is the honest stand-in for the wall time of a quiet one. Spreads are standard deviations
 over seeds.
 
-    python bench/bench_quick.py [--only digits,points,stacked,cgan,shapes,shapes-scale,shapes-longer] [--data ring8,grid25] [--seeds 3] [--first-seed 0] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
+    python bench/bench_quick.py [--only digits,points,points-short,stacked,cgan,shapes,shapes-scale,shapes-longer] [--data ring8,grid25] [--seeds 3] [--first-seed 0] [--point-seeds 5] [--png DIR] [--shapes-setups NAMES]
 """
 import argparse, math, os, statistics, time
 from pathlib import Path
@@ -136,6 +139,29 @@ def bench_points(seeds, datasets, png: Path | None):
             print(f"| {data} | {setup} | {run['steps']} × {run['batch_size']} | {spread(col('modes'))} / {K[data]} "
                   f"| {spread([100 * h for h in col('high_quality')])} | {spread(col('reverse_kl'))} | {cpu:.0f} | {pub} |", flush=True)
     if png: points_montage(png, datasets, list(SETUPS), png / 'points-montage.png')
+
+SHORT_BUDGETS = [  # (data, setup, steps, batch size, learning rate), each falling linearly to zero as in the points budget
+    ('ring8', 'GAN', 2000, 128, 3e-3), ('ring8', 'GAN', 3000, 128, 3e-3), ('ring8', 'GAN + minibatch stddev', 2000, 128, 3e-3),
+    ('grid25', 'GAN', 3000, 256, 2e-3), ('grid25', 'GAN', 4000, 128, 3e-3), ('grid25', 'GAN + minibatch stddev', 4000, 128, 3e-3)]
+
+def bench_points_short(seeds):
+    import ganlab.progan  # noqa: F401  (registers mbstd-gan and its budget)
+    print(f"\n## ring8 and grid25 at short budgets (the points recipe, learning rate raised, falling linearly to zero); "
+          f"{len(seeds)} seeds trained at once; 2,500 samples of each seed's EMA generator\n")
+    print("| data | setup | steps × batch | lr | modes | high quality (%) | CPU s (all seeds) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for data, setup, steps, batch, lr in SHORT_BUDGETS:
+        ds = get_dataset(data)
+        model, extra = SETUPS[setup]
+        _, cfg, kw = split_budget(vars(budget(model, quick=True, data=data)))
+        kw.pop('quick')
+        spec = DataSpec.of(ds)
+        t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra, 'lr': lr}), ds, seeds, steps, batch,
+                        device='cpu', fit=False, **cfg)
+        _, cpu, _ = timed(t.fit)
+        rows = [mode_measures(x, ds.centers, ds.std) for x in seed_samples(t, 2500, seed=10_000)]
+        print(f"| {data} | {setup} | {steps} × {batch} | {lr:g} | {spread([r['modes'] for r in rows])} / {K[data]} "
+              f"| {spread([100 * r['high_quality'] for r in rows])} | {cpu:.0f} |", flush=True)
 
 def points_montage(png: Path, datasets, setups, out: Path) -> Path:
     "One figure of the seed-0 scatter plots `bench_points` wrote into `png`: a row per dataset, a column per setup."
@@ -359,7 +385,7 @@ def bench_shapes_longer(seeds, png: Path | None, only: str = '', factor: int = 4
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--only', default='digits,points,stacked,cgan,shapes,shapes-scale',
-                    help='comma-separated: digits, points, stacked, cgan, shapes, shapes-scale, shapes-longer (not run by default: about 13 CPU minutes a seed)')
+                    help='comma-separated: digits, points, points-short (not run by default: about 3 CPU minutes), stacked, cgan, shapes, shapes-scale, shapes-longer (not run by default: about 13 CPU minutes a seed)')
     ap.add_argument('--data', default='ring8,grid25', help='the 2-D datasets of the points section')
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
     ap.add_argument('--first-seed', type=int, default=0, help='the image models use seeds first-seed, first-seed + 1, ...')
@@ -375,6 +401,7 @@ def main():
     only = a.only.split(',')
     if 'digits' in only: bench_digits(list(range(a.first_seed, a.first_seed + a.seeds)), png)
     if 'points' in only: bench_points(list(range(a.point_seeds)), a.data.split(','), png)
+    if 'points-short' in only: bench_points_short(list(range(a.first_seed, a.first_seed + a.seeds)))
     if 'stacked' in only: bench_stacked(list(range(a.first_seed, a.first_seed + a.seeds)), png)
     if 'cgan' in only: bench_cgan(list(range(a.first_seed, a.first_seed + a.seeds)))
     if 'shapes' in only: bench_shapes(list(range(a.first_seed, a.first_seed + a.seeds)), png, a.shapes_setups)

@@ -187,3 +187,7 @@ def save_table(rows: list[dict], path: str | Path) -> Path:
 # %% ../nbs/05_wgan_gp.ipynb #42d71607
 register_budget('mode-collapse', quick=dict(steps=500, batch_size=100, seeds=3, lr_scale=1.0),
                 full=dict(steps=20_000, batch_size=100, seeds=5, lr_scale=1.0))
+
+# %% ../nbs/05_wgan_gp.ipynb #c85d1c01
+register_budget('ring-converged', quick=dict(steps=2000, batch_size=128, lr=3e-3, seeds=3),
+                full=dict(steps=10_000, batch_size=256, lr=1e-3, seeds=5))        # full: `ganlab train`'s points budget
