@@ -19,6 +19,7 @@ from .train import Recipe, DataSpec, build_model
 from .metrics import classifier_for, predict_labels
 from .modes import assign_modes, mode_measures
 from .progan import MinibatchStdMLP
+import ganlab.wgan  # noqa: F401  (registers the `ring-converged` budget the last experiment borrows)
 from .seeds import train_seeds, seed_samples
 
 # %% auto #0
@@ -230,17 +231,18 @@ SETUPS = ('GAN', 'GAN + minibatch stddev', 'PacGAN2', 'WGAN-GP')
 def collapse_recipe(setup: str, # one of `SETUPS`
                     spec: DataSpec, # the 2-D data
                     nz: int = 64, # noise dimensions of the shared generator
+                    **model_kwargs, # more recipe settings, e.g. `lr=3e-3, decay=True`
                    ) -> Recipe:
     "The recipe of one setup of the collapse experiment: the same MLP generator, four discriminators and objectives."
-    if setup == 'WGAN-GP': return build_model('wgan-gp', spec, nz=nz)
-    r = build_model('dcgan', spec, nz=nz)
+    if setup == 'WGAN-GP': return build_model('wgan-gp', spec, nz=nz, **model_kwargs)
+    r = build_model('dcgan', spec, nz=nz, **model_kwargs)
     if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
     elif setup.startswith('PacGAN'): r.D = build_model('pacgan', spec, packing=int(setup[6:]), nz=nz).D
     elif setup != 'GAN': raise ValueError(f"Unknown setup {setup!r}; choose from {', '.join(SETUPS)}.")
     return r
 
 # %% ../nbs/09_diagnostics.ipynb #76d1aba5
-register_budget('collapse-experiment', quick=dict(steps=750, batch_size=256, seeds=3), full=dict(steps=10_000, batch_size=256, seeds=5))
+register_budget('collapse-experiment', quick=dict(steps=750, batch_size=128, seeds=3), full=dict(steps=10_000, batch_size=256, seeds=5))
 
 def collapse_experiment(setups: Sequence[str] = SETUPS, # which setups to train
                         data: str = 'grid25', # a 2-D mixture
@@ -248,14 +250,16 @@ def collapse_experiment(setups: Sequence[str] = SETUPS, # which setups to train
                         batch_size: int | None = None, # per seed; default: the budget's
                         seeds: Sequence[int] | None = None, # default: the budget's number of seeds, from 0
                         n_eval: int = 2500, nz: int = 64, device: str | None = None,
+                        ema: float | None = None, # score a moving average of the generator with this decay; None: the raw one
+                        **model_kwargs, # more recipe settings for every setup (see `collapse_recipe`)
                        ) -> list[dict]:
     "Train each setup with the same generator and budget, its seeds at once (`train_seeds`); one row per setup and seed."
     b = budget('collapse-experiment')
     seeds = list(range(b.seeds) if seeds is None else seeds)
     ds, rows = get_dataset(data), []
     for setup in setups:
-        t = train_seeds(lambda: collapse_recipe(setup, DataSpec.of(ds), nz), ds, seeds, steps or b.steps,
-                        batch_size or b.batch_size, device=device, fit=False, log_every=50, ema=None)
+        t = train_seeds(lambda: collapse_recipe(setup, DataSpec.of(ds), nz, **model_kwargs), ds, seeds, steps or b.steps,
+                        batch_size or b.batch_size, device=device, fit=False, log_every=50, ema=ema)
         t0 = time.perf_counter(); t.fit(); secs = time.perf_counter() - t0
         for seed, x in zip(seeds, seed_samples(t, n_eval, seed=1234)):
             rows.append(dict(setup=setup, seed=seed, **mode_measures(x, ds.centers, ds.std), seconds=round(secs, 1), samples=x))

@@ -135,6 +135,11 @@ def test_packed_discriminator_and_recipes():
         r = collapse_recipe(s, spec)
         assert r.D(r.G(torch.randn(8, r.G.nz))).shape[0] in (8, 4)
     with pytest.raises(ValueError, match="Unknown setup"): collapse_recipe('unrolled', spec)
+    ring = DataSpec.of(get_dataset('ring8'))
+    for s in SETUPS[:3]:                               # recipe settings reach every setup, the replaced D's included
+        r = collapse_recipe(s, ring, nz=2, lr=3e-3)
+        assert r.G.nz == 2 and r.config['lr_g'] == r.config['lr_d'] == 3e-3, (s, r.config)
+    assert collapse_recipe('WGAN-GP', ring, nz=2, gp_weight=1.0).regularisers[0].weight == 1.0
 
 
 def test_pacgan_trains_through_the_cli(tmp_path):

@@ -94,8 +94,9 @@ def test_plotting_functions_from_a_fresh_process(name, tmp_path):
 def test_budgets_are_registered_by_their_modules():
     "A budget a module uses is registered when the module is imported, not by a chapter's test cell."
     code = ("from ganlab.core import budget; import ganlab.diagnostics\n"
-            "b = budget('collapse-experiment', quick=True); assert (b.steps, b.batch_size) == (750, 256), b\n"
-            "assert budget('collapse-experiment', quick=False).steps == 10_000")
+            "b = budget('collapse-experiment', quick=True); assert (b.steps, b.batch_size) == (750, 128), b\n"
+            "assert budget('collapse-experiment', quick=False).steps == 10_000\n"
+            "assert budget('ring-converged', quick=True).steps == 2000   # borrowed from ganlab.wgan")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
 
