@@ -6,7 +6,7 @@ Docs: https://ganlab.github.io/ganlab/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #14bd66b1
 from __future__ import annotations
-import copy, dataclasses, random, re, time
+import copy, dataclasses, inspect, random, re, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, asdict
 from importlib.metadata import entry_points
@@ -32,8 +32,8 @@ __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CHECKPOINT_NAME', 'MODELS
            'NonFiniteLossError', 'CheckpointError', 'Trainer', 'ema_decay', 'grad_norm', 'generate', 'load_checkpoint',
            'check_compatible', 'ProgressBar', 'SampleGrid', 'LossPlot', 'list_checkpoints', 'latest_checkpoint',
            'Checkpoint', 'DataSpec', 'Recipe', 'register_model', 'available_models', 'model_builder', 'build_model',
-           'linear_decay', 'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError', 'split_budget',
-           'default_run_dir', 'train_run', 'load_generator']
+           'model_settings', 'linear_decay', 'dcgan_networks', 'dcgan_recipe', 'pacgan_recipe', 'RunExistsError',
+           'split_budget', 'default_run_dir', 'train_run', 'load_generator']
 
 # %% ../nbs/03_train.ipynb #46abf27b
 class Objective:
@@ -697,7 +697,17 @@ def build_model(name: str, # a name from `available_models()`
                 **kwargs, # the builder's own arguments (e.g. `width`)
                ) -> Recipe:
     "Build the model `name` for data described by `spec`."
-    return model_builder(name)(spec, **kwargs)
+    builder = model_builder(name)
+    unknown = sorted(set(kwargs) - set(model_settings(builder)))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(builder).parameters.values()):
+        raise TypeError(f"Model {name!r} has no setting {', '.join(map(repr, unknown))}; "
+                        f"its settings: {', '.join(model_settings(builder))}. Training settings (steps, batch_size, "
+                        "lr_g, lr_d, betas, ...) are `TrainConfig` fields, given to the trainer, not to the model.")
+    return builder(spec, **kwargs)
+
+def model_settings(builder: Callable[..., Recipe]) -> list[str]:
+    "The keyword settings a model builder takes: its parameters after the data spec."
+    return [n for n, p in list(inspect.signature(builder).parameters.items())[1:] if p.kind is not p.VAR_KEYWORD]
 
 # %% ../nbs/03_train.ipynb #46af3443
 def linear_decay(trainer: Trainer, step: int):

@@ -99,3 +99,16 @@ def test_an_unknown_model_lists_the_known_ones():
     with pytest.raises(ValueError, match="Unknown model 'nope'; known models: ") as e:
         build_model('nope', DataSpec('digits', 16, 1, 10))
     assert all(name in str(e.value) for name in DECLARED)
+
+def test_a_setting_a_model_does_not_take_is_named_with_the_ones_it_does():
+    from ganlab.train import model_settings
+    spec = DataSpec('ring8', dim=2, num_classes=8, scale=2.0)
+    for name in DECLARED:                             # every declared builder: the spec first, then its settings
+        settings = model_settings(model_builder(name))
+        assert settings and 'spec' not in settings, (name, settings)
+    with pytest.raises(TypeError, match=r"Model 'wgan-gp' has no setting 'lr'; its settings: width, nz, gp_weight") as e:
+        build_model('wgan-gp', spec, lr=3e-3)
+    assert 'TrainConfig' in str(e.value)
+    with pytest.raises(TypeError, match=r"no setting 'packign', 'widht'"):     # every unknown one, sorted
+        build_model('pacgan', spec, widht=8, packign=2)
+    assert build_model('wgan-gp', spec, gp_weight=1.0).regularisers[0].weight == 1.0   # known settings still pass
