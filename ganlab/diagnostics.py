@@ -237,7 +237,7 @@ def collapse_recipe(setup: str, # one of `SETUPS`
     if setup == 'WGAN-GP': return build_model('wgan-gp', spec, nz=nz, **model_kwargs)
     r = build_model('dcgan', spec, nz=nz, **model_kwargs)
     if setup == 'GAN + minibatch stddev': r.D = MinibatchStdMLP(spec.dim, scale=spec.scale)
-    elif setup.startswith('PacGAN'): r.D = build_model('pacgan', spec, packing=int(setup[6:]), nz=nz).D
+    elif setup.startswith('PacGAN'): r.D = build_model('pacgan', spec, packing=int(setup[6:]), nz=nz, **model_kwargs).D
     elif setup != 'GAN': raise ValueError(f"Unknown setup {setup!r}; choose from {', '.join(SETUPS)}.")
     return r
 
