@@ -110,14 +110,16 @@ def bench_digits(seeds, png: Path | None):
 SETUPS = {'GAN': ('dcgan', {}), 'PacGAN2': ('pacgan', dict(packing=2)), 'PacGAN4': ('pacgan', dict(packing=4)),
           'GAN + minibatch stddev': ('mbstd-gan', {}), 'WGAN-GP': ('wgan-gp', {}), 'WGAN (clip)': ('wgan-clip', {})}
 
-def points_trainer(setup: str, ds, seeds):
-    "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`."
+def points_trainer(setup: str, ds, seeds, steps: int | None = None, batch_size: int | None = None, **overrides):
+    "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`, or that budget with `steps`, `batch_size` and recipe settings changed."
     import ganlab.progan  # noqa: F401  (registers mbstd-gan and its budget)
     model, extra = SETUPS[setup]
     run, cfg, kw = split_budget(vars(budget(model, quick=True, data=ds.name)))
     kw.pop('quick')
+    run = {**run, 'steps': steps or run['steps'], 'batch_size': batch_size or run['batch_size']}
     spec = DataSpec.of(ds)
-    t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra}), ds, seeds, run['steps'], run['batch_size'], device='cpu', fit=False, **cfg)
+    t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra, **overrides}), ds, seeds, run['steps'], run['batch_size'],
+                    device='cpu', fit=False, **cfg)
     return t, run
 
 def bench_points(seeds, datasets, png: Path | None):
@@ -144,20 +146,14 @@ SHORT_BUDGETS = [  # (data, setup, steps, batch size, learning rate), each falli
     ('ring8', 'GAN', 2000, 128, 3e-3), ('ring8', 'GAN', 3000, 128, 3e-3), ('ring8', 'GAN + minibatch stddev', 2000, 128, 3e-3),
     ('grid25', 'GAN', 3000, 256, 2e-3), ('grid25', 'GAN', 4000, 128, 3e-3), ('grid25', 'GAN + minibatch stddev', 4000, 128, 3e-3)]
 
-def bench_points_short(seeds):
-    import ganlab.progan  # noqa: F401  (registers mbstd-gan and its budget)
+def bench_points_short(seeds, budgets=SHORT_BUDGETS):
     print(f"\n## ring8 and grid25 at short budgets (the points recipe, learning rate raised, falling linearly to zero); "
           f"{len(seeds)} seeds trained at once; 2,500 samples of each seed's EMA generator\n")
     print("| data | setup | steps × batch | lr | modes | high quality (%) | CPU s (all seeds) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for data, setup, steps, batch, lr in SHORT_BUDGETS:
+    for data, setup, steps, batch, lr in budgets:
         ds = get_dataset(data)
-        model, extra = SETUPS[setup]
-        _, cfg, kw = split_budget(vars(budget(model, quick=True, data=data)))
-        kw.pop('quick')
-        spec = DataSpec.of(ds)
-        t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra, 'lr': lr}), ds, seeds, steps, batch,
-                        device='cpu', fit=False, **cfg)
+        t, _ = points_trainer(setup, ds, seeds, steps, batch, lr=lr)
         _, cpu, _ = timed(t.fit)
         rows = [mode_measures(x, ds.centers, ds.std) for x in seed_samples(t, 2500, seed=10_000)]
         print(f"| {data} | {setup} | {steps} × {batch} | {lr:g} | {spread([r['modes'] for r in rows])} / {K[data]} "

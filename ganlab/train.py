@@ -698,10 +698,12 @@ def build_model(name: str, # a name from `available_models()`
                ) -> Recipe:
     "Build the model `name` for data described by `spec`."
     builder = model_builder(name)
-    unknown = sorted(set(kwargs) - set(model_settings(builder)))
-    if unknown and not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(builder).parameters.values()):
+    settings = model_settings(builder)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(builder).parameters.values())   # **kwargs: not checked
+    unknown = sorted(set(kwargs) - set(settings))
+    if unknown and not takes_any:
         raise TypeError(f"Model {name!r} has no setting {', '.join(map(repr, unknown))}; "
-                        f"its settings: {', '.join(model_settings(builder))}. Training settings (steps, batch_size, "
+                        f"its settings: {', '.join(settings)}. Training settings (steps, batch_size, "
                         "lr_g, lr_d, betas, ...) are `TrainConfig` fields, given to the trainer, not to the model.")
     return builder(spec, **kwargs)
 
