@@ -16,8 +16,9 @@
 - `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
 - `shapes` with SAGAN and ProGAN at their quick budgets, SAGAN also at the paper's learning rates, and ProGAN
   trained at full size from the first step with the same budget (`grow=False`): classes covered, the smallest
-  class's share, and classifier-FID beside the FID between real test and training images; and ProGAN at full
-  size for 600 steps, about the CPU time of the growing run's 1,050.
+  class's share, and classifier-FID beside the FID between real test and training images; ProGAN at full
+  size for 600 steps, about the CPU time of the growing run's 900; and growing with the paper's nearest-neighbour
+  upsampling, at the quick budget's schedule and at the earlier budget (150-step phases, 1,050 steps).
 - `shapes-scale`: the same classifier-FID ratio for real shapes images given small, known defects (pixel noise,
   colour changes, a lifted background, blur), a scale against which to read the models' ratios.
 - `shapes-longer` (not in the default run): whether the budget is what limits the shapes models. SAGAN scored every
@@ -222,6 +223,8 @@ SHAPES_SETUPS = {   # name: (model, model arguments, TrainConfig fields, steps),
     'SAGAN': ('sagan', {}, {}, None),
     "SAGAN, the paper's rates": ('sagan', {}, dict(lr_g=1e-4, lr_d=4e-4), None),
     'ProGAN, growing': ('progan', {}, {}, None),
+    "ProGAN, growing, nearest-neighbour upsampling (the paper's)": ('progan', dict(upsample='nearest'), {}, None),
+    'ProGAN, growing, the earlier budget (150-step phases, nearest)': ('progan', dict(upsample='nearest', fade_steps=150, stable_steps=150), {}, 1050),
     'ProGAN, full size from the start': ('progan', dict(grow=False), {}, None),
     'ProGAN, full size from the start, the CPU time of growing': ('progan', dict(grow=False), {}, 600),
 }

@@ -20,9 +20,9 @@ from .seeds import register_stacked, stacked_call, child_state
 from .wgan import Wasserstein, GradientPenalty
 
 # %% auto #0
-__all__ = ['EqualConv2d', 'EqualLinear', 'PixelNorm', 'MinibatchStdDev', 'MinibatchStdMLP', 'mbstd_gan_recipe', 'progan_channels',
-           'GBlock', 'ProGenerator', 'DBlock', 'DFinal', 'ProDiscriminator', 'WassersteinDrift', 'real_at_stage',
-           'GrowthSchedule', 'progan_recipe']
+__all__ = ['UPSAMPLING', 'EqualConv2d', 'EqualLinear', 'PixelNorm', 'MinibatchStdDev', 'MinibatchStdMLP', 'mbstd_gan_recipe',
+           'progan_channels', 'upsample2', 'GBlock', 'ProGenerator', 'DBlock', 'DFinal', 'ProDiscriminator',
+           'WassersteinDrift', 'real_at_stage', 'GrowthSchedule', 'progan_recipe']
 
 # %% ../nbs/07_progan.ipynb #55eda1e2
 class EqualConv2d(nn.Module):
@@ -138,16 +138,30 @@ class _Growing(nn.Module):
     def current_resolution(self) -> int: return 4 * 2 ** int(self.stage)
 
 # %% ../nbs/07_progan.ipynb #b2139c56
+UPSAMPLING = ('nearest', 'bilinear')
+
+def upsample2(x: torch.Tensor, mode: str = 'nearest') -> torch.Tensor:
+    "Double the height and width: 'nearest' repeats each pixel (the paper), 'bilinear' interpolates between them."
+    return F.interpolate(x, scale_factor=2.0, mode=mode, **({} if mode == 'nearest' else dict(align_corners=False)))
+
+def _check_upsampling(mode: str) -> str:
+    if mode not in UPSAMPLING:
+        raise ValueError(f"upsample must be 'nearest' (the paper's, each pixel repeated) or 'bilinear' (interpolated, "
+                         f"smoother), not {mode!r}.")
+    return mode
+
 class GBlock(nn.Module):
     "A generator block: 4×4 from the latent (first), or upsample ×2; then 3×3 convs with LeakyReLU and pixel norm."
-    def __init__(self, c_in: int, c_out: int, first: bool = False):
+    def __init__(self, c_in: int, c_out: int, first: bool = False,
+                 upsample: str = 'nearest', # how the block doubles its input: 'nearest' or 'bilinear'
+                ):
         super().__init__()
-        self.first, self.norm = first, PixelNorm()
+        self.first, self.norm, self.upsample = first, PixelNorm(), _check_upsampling(upsample)
         self.conv0 = EqualLinear(c_in, c_out * 16) if first else EqualConv2d(c_in, c_out, 3, 1)
         self.conv1 = EqualConv2d(c_out, c_out, 3, 1)
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         if self.first: h = self.conv0(self.norm(h)).view(len(h), -1, 4, 4)    # (B, c, 4, 4) from z
-        else: h = self.conv0(F.interpolate(h, scale_factor=2.0))             # (B, c, 2H, 2W)
+        else: h = self.conv0(upsample2(h, self.upsample))                    # (B, c, 2H, 2W)
         h = self.norm(_lrelu(h))
         return self.norm(_lrelu(self.conv1(h)))
 
@@ -158,11 +172,13 @@ class ProGenerator(_Growing):
                  channels: int = 3, # image channels
                  width: int = 16, # channels at the final resolution
                  max_channels: int = 128, # channel cap towards 4×4
+                 upsample: str = 'nearest', # inside the blocks: 'nearest' (the paper) or 'bilinear'; the fade-in's old path stays nearest
                 ):
         super().__init__()
         c = progan_channels(resolution, width, max_channels)
         self.resolution, self.nz, self.channels = resolution, nz, channels
-        self.blocks = nn.ModuleList([GBlock(nz, c[0], first=True)] + [GBlock(c[s - 1], c[s]) for s in range(1, len(c))])
+        self.blocks = nn.ModuleList([GBlock(nz, c[0], first=True)] +
+                                    [GBlock(c[s - 1], c[s], upsample=upsample) for s in range(1, len(c))])
         self.to_rgb = nn.ModuleList([EqualConv2d(ch, channels, 1, gain=1.0) for ch in c])
         self._init_stage(len(c) - 1)
 
@@ -172,7 +188,7 @@ class ProGenerator(_Growing):
         for s in range(1, stage + 1): prev, h = h, self.blocks[s](h)
         x = self.to_rgb[stage](h)                                            # (B, C, 4·2^stage, ...)
         if stage > 0 and alpha < 1:                                          # fade: blend with the upsampled old path
-            x = _fade(F.interpolate(self.to_rgb[stage - 1](prev), scale_factor=2.0), x, alpha)
+            x = _fade(upsample2(self.to_rgb[stage - 1](prev)), x, alpha)
         return x
 
 # %% ../nbs/07_progan.ipynb #c4ae8ff7
@@ -267,16 +283,16 @@ class GrowthSchedule:
 @register_model('progan')
 def progan_recipe(spec: DataSpec, width: int = 16, max_channels: int = 128, nz: int = 128,
                   fade_steps: int = 2000, stable_steps: int = 2000, group_size: int = 4,
-                  grow: bool = True) -> Recipe:
-    "Progressive GAN (Karras et al., 2018): growing G and D, WGAN-GP with drift, Adam(1e-3, β=(0, 0.99)); `grow=False` trains at full size from the start."
+                  grow: bool = True, upsample: str = 'nearest') -> Recipe:
+    "Progressive GAN (Karras et al., 2018): growing G and D, WGAN-GP with drift, Adam(1e-3, β=(0, 0.99)); `grow=False` trains at full size from the start; `upsample` is the generator's."
     if not spec.is_image: raise ValueError(f"ProGAN grows images; {spec.name!r} holds points. Use an image dataset.")
-    G = ProGenerator(spec.resolution, nz, spec.channels, width, max_channels)
+    G = ProGenerator(spec.resolution, nz, spec.channels, width, max_channels, upsample)
     D = ProDiscriminator(spec.resolution, spec.channels, width, max_channels, group_size)
     return Recipe(G, D, WassersteinDrift(0.001), [GradientPenalty(10.0)],
                   config=dict(lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99), n_critic=1, ema=0.999),
                   schedule=GrowthSchedule(spec.resolution, fade_steps, stable_steps) if grow else None)
 
-register_budget('progan', quick=dict(data='shapes', resolution=32, steps=1050, batch_size=16, width=8, max_channels=32, nz=64,
-                                     fade_steps=150, stable_steps=150, lr_g=3e-3, lr_d=3e-3),
+register_budget('progan', quick=dict(data='shapes', resolution=32, steps=900, batch_size=16, width=8, max_channels=32, nz=64,
+                                     fade_steps=100, stable_steps=100, upsample='bilinear', lr_g=3e-3, lr_d=3e-3),
                 full=dict(data='celeba', resolution=128, steps=110_000, batch_size=32, width=32, max_channels=256, nz=256,
-                          fade_steps=10_000, stable_steps=10_000, lr_g=1e-3, lr_d=1e-3))
+                          fade_steps=10_000, stable_steps=10_000, upsample='nearest', lr_g=1e-3, lr_d=1e-3))
