@@ -248,7 +248,7 @@ def real_at_stage(x: torch.Tensor, # real images (B, C, R, R) at the final resol
     "Real images as the discriminator should see them at `stage`: average-pooled, and faded like the generator's output."
     r = 4 * 2 ** stage
     if x.shape[-1] > r: x = F.avg_pool2d(x, x.shape[-1] // r)                 # (B, C, r, r)
-    if stage > 0 and alpha < 1: x = _fade(F.interpolate(F.avg_pool2d(x, 2), scale_factor=2.0), x, alpha)
+    if stage > 0 and alpha < 1: x = _fade(upsample2(F.avg_pool2d(x, 2)), x, alpha)   # as the generator's fade
     return x
 
 # %% ../nbs/07_progan.ipynb #5298ceb0
