@@ -10,7 +10,8 @@
   generator, beside PacGAN's Table 1. With `--png`, seed 0's scatter plots, and all of them side by side.
 - `points-short` (not in the default run): whether a far shorter 2-D budget converges, as a chapter's live table
   (three seeds, a few CPU minutes for the whole chapter) would need: the plain GAN and minibatch stddev at a few
-  short budgets with the points recipe's linear decay and higher learning rates, three seeds at once.
+  short budgets with the points recipe's linear decay and higher learning rates, and with Adam's betas (0, 0.9)
+  instead of the recipe's (0.5, 0.999), all seeds at once.
 - `stacked_digits` with DCGAN and PacGAN2 at their `stacked_digits` budgets: modes (digit triples) covered in
   10,000 samples, reverse KL to the data's histogram, beside PacGAN's Table 2, and classifier-FID.
 - `cgan` on digits: how often the kit's classifier reads the class the generator was asked for.
@@ -112,15 +113,16 @@ SETUPS = {'GAN': ('dcgan', {}), 'PacGAN2': ('pacgan', dict(packing=2)), 'PacGAN4
           'GAN + minibatch stddev': ('mbstd-gan', {}), 'WGAN-GP': ('wgan-gp', {}), 'WGAN (clip)': ('wgan-clip', {})}
 
 def points_trainer(setup: str, ds, seeds, steps: int | None = None, batch_size: int | None = None, **overrides):
-    "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`, or that budget with `steps`, `batch_size` and recipe settings changed."
+    "All seeds of one setup as one stacked trainer, with the quick budget `ganlab train` uses for the model on `ds`, or that budget with `steps`, `batch_size`, recipe settings and training settings (such as `betas`) changed."
     import ganlab.progan  # noqa: F401  (registers mbstd-gan and its budget)
     model, extra = SETUPS[setup]
     run, cfg, kw = split_budget(vars(budget(model, quick=True, data=ds.name)))
     kw.pop('quick')
+    _, cfg_over, kw_over = split_budget(overrides)      # training settings (e.g. betas) to the trainer, the rest to the recipe
     run = {**run, 'steps': steps or run['steps'], 'batch_size': batch_size or run['batch_size']}
     spec = DataSpec.of(ds)
-    t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra, **overrides}), ds, seeds, run['steps'], run['batch_size'],
-                    device='cpu', fit=False, **cfg)
+    t = train_seeds(lambda: build_model(model, spec, **{**kw, **extra, **kw_over}), ds, seeds, run['steps'], run['batch_size'],
+                    device='cpu', fit=False, **{**cfg, **cfg_over})
     return t, run
 
 def bench_points(seeds, datasets, png: Path | None):
@@ -143,21 +145,25 @@ def bench_points(seeds, datasets, png: Path | None):
                   f"| {spread([100 * h for h in col('high_quality')])} | {spread(col('reverse_kl'))} | {cpu:.0f} | {pub} |", flush=True)
     if png: points_montage(png, datasets, list(SETUPS), png / 'points-montage.png')
 
-SHORT_BUDGETS = [  # (data, setup, steps, batch size, learning rate), each falling linearly to zero as in the points budget
-    ('ring8', 'GAN', 2000, 128, 3e-3), ('ring8', 'GAN', 3000, 128, 3e-3), ('ring8', 'GAN + minibatch stddev', 2000, 128, 3e-3),
-    ('grid25', 'GAN', 3000, 256, 2e-3), ('grid25', 'GAN', 4000, 128, 3e-3), ('grid25', 'GAN + minibatch stddev', 4000, 128, 3e-3)]
+SHORT_BUDGETS = [  # (data, setup, steps, batch size, learning rate, Adam betas or None for the recipe's (0.5, 0.999)), the rate falling linearly to zero as in the points budget
+    ('ring8', 'GAN', 2000, 128, 3e-3, None), ('ring8', 'GAN', 3000, 128, 3e-3, None), ('ring8', 'GAN + minibatch stddev', 2000, 128, 3e-3, None),
+    ('ring8', 'GAN', 2000, 128, 3e-3, (0.0, 0.9)),
+    ('grid25', 'GAN', 3000, 256, 2e-3, None), ('grid25', 'GAN', 4000, 128, 3e-3, None), ('grid25', 'GAN + minibatch stddev', 4000, 128, 3e-3, None),
+    ('grid25', 'GAN', 3000, 256, 2e-3, (0.0, 0.9)), ('grid25', 'GAN', 5000, 256, 1e-3, None), ('grid25', 'GAN', 5000, 256, 1e-3, (0.0, 0.9)),
+    ('grid25', 'GAN', 10_000, 256, 1e-3, (0.0, 0.9))]
 
-def bench_points_short(seeds, budgets=SHORT_BUDGETS):
-    print(f"\n## ring8 and grid25 at short budgets (the points recipe, learning rate raised, falling linearly to zero); "
-          f"{len(seeds)} seeds trained at once; 2,500 samples of each seed's EMA generator\n")
-    print("| data | setup | steps × batch | lr | modes | high quality (%) | CPU s (all seeds) |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for data, setup, steps, batch, lr in budgets:
+def bench_points_short(seeds, datasets, budgets=SHORT_BUDGETS):
+    print(f"\n## ring8 and grid25 at short budgets (the points recipe, learning rate raised, falling linearly to zero; Adam's betas "
+          f"the recipe's (0.5, 0.999) unless given); {len(seeds)} seeds trained at once; 2,500 samples of each seed's EMA generator\n")
+    print("| data | setup | steps × batch | lr | Adam betas | modes | high quality (%) | CPU s (all seeds) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for data, setup, steps, batch, lr, betas in budgets:
+        if data not in datasets: continue
         ds = get_dataset(data)
-        t, _ = points_trainer(setup, ds, seeds, steps, batch, lr=lr)
+        t, _ = points_trainer(setup, ds, seeds, steps, batch, lr=lr, **({'betas': betas} if betas else {}))
         _, cpu, _ = timed(t.fit)
         rows = [mode_measures(x, ds.centers, ds.std) for x in seed_samples(t, 2500, seed=10_000)]
-        print(f"| {data} | {setup} | {steps} × {batch} | {lr:g} | {spread([r['modes'] for r in rows])} / {K[data]} "
+        print(f"| {data} | {setup} | {steps} × {batch} | {lr:g} | {tuple(t.config.betas)} | {spread([r['modes'] for r in rows])} / {K[data]} "
               f"| {spread([100 * r['high_quality'] for r in rows])} | {cpu:.0f} |", flush=True)
 
 def points_montage(png: Path, datasets, setups, out: Path) -> Path:
@@ -384,7 +390,7 @@ def bench_shapes_longer(seeds, png: Path | None, only: str = '', factor: int = 4
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--only', default='digits,points,stacked,cgan,shapes,shapes-scale',
-                    help='comma-separated: digits, points, points-short (not run by default: about 3 CPU minutes), stacked, cgan, shapes, shapes-scale, shapes-longer (not run by default: about 13 CPU minutes a seed)')
+                    help='comma-separated: digits, points, points-short (not run by default: about 15 CPU minutes at 5 seeds), stacked, cgan, shapes, shapes-scale, shapes-longer (not run by default: about 13 CPU minutes a seed)')
     ap.add_argument('--data', default='ring8,grid25', help='the 2-D datasets of the points section')
     ap.add_argument('--seeds', type=int, default=3, help='seeds for the image models')
     ap.add_argument('--first-seed', type=int, default=0, help='the image models use seeds first-seed, first-seed + 1, ...')
@@ -400,7 +406,7 @@ def main():
     only = a.only.split(',')
     if 'digits' in only: bench_digits(list(range(a.first_seed, a.first_seed + a.seeds)), png)
     if 'points' in only: bench_points(list(range(a.point_seeds)), a.data.split(','), png)
-    if 'points-short' in only: bench_points_short(list(range(a.first_seed, a.first_seed + a.seeds)))
+    if 'points-short' in only: bench_points_short(list(range(a.first_seed, a.first_seed + a.seeds)), a.data.split(','))
     if 'stacked' in only: bench_stacked(list(range(a.first_seed, a.first_seed + a.seeds)), png)
     if 'cgan' in only: bench_cgan(list(range(a.first_seed, a.first_seed + a.seeds)))
     if 'shapes' in only: bench_shapes(list(range(a.first_seed, a.first_seed + a.seeds)), png, a.shapes_setups)

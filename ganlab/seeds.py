@@ -14,7 +14,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 from torch.func import functional_call, stack_module_state, vmap
 
-from .core import seed_everything
+from .core import register_budget, seed_everything
 from .dcgan import MLPGenerator, MLPDiscriminator, PackedDiscriminator
 from .data import GanDataset
 from .train import Recipe, Trainer, generate
@@ -231,3 +231,7 @@ def seed_samples(trainer: Trainer, # trained by `train_seeds`
     G = trainer.G_ema if ema and trainer.G_ema is not None else trainer.G
     if not isinstance(G, SeedStack): raise TypeError("seed_samples takes a trainer made by train_seeds; use trainer.sample otherwise.")
     return [generate(g, n, seed) for g in G.unstack()]
+
+# %% ../nbs/04_seeds.ipynb #65111afc
+register_budget('grid-converged', quick=dict(steps=5000, batch_size=256, lr=1e-3, betas=(0.0, 0.9), seeds=3),
+                full=dict(steps=10_000, batch_size=256, lr=1e-3, betas=(0.0, 0.9), seeds=5))   # WGAN-GP's Adam betas: see the text

@@ -116,7 +116,10 @@ class TrainConfig:
             if not getattr(self, k) > 0: raise ValueError(f"TrainConfig.{k} must be positive, not {getattr(self, k)!r}.")
         if self.ema is not None and not 0 < self.ema < 1:
             raise ValueError(f"TrainConfig.ema must be a decay between 0 and 1 (e.g. 0.999) or None, not {self.ema!r}.")
-        self.betas = tuple(self.betas)
+        betas = tuple(self.betas) if isinstance(self.betas, (tuple, list)) else ()
+        if len(betas) != 2 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas):
+            raise ValueError(f"TrainConfig.betas must be Adam's two decay rates in [0, 1), e.g. (0.5, 0.999), not {self.betas!r}.")
+        self.betas = tuple(float(b) for b in betas)         # Adam wants floats: (0, 0.9) from JSON or a CLI is fine
 
     def to_dict(self) -> dict: return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
